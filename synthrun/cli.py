@@ -1,0 +1,187 @@
+"""The ``synthrun`` command.
+
+``synthrun +recipe=NAME [key=value ...]`` composes ``conf/`` with a recipe and runs it
+(Hydra; ``-m`` sweeps). A few sub-commands help around it: ``ls``, ``validate``,
+``providers``, ``summarize`` and ``tools``. Start-up imports stay light: no litellm,
+torch or transformers until a stage needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from pathlib import Path
+
+HELP = """\
+usage: synthrun +recipe=NAME [key=value ...]        run a recipe (resumes if run before)
+       synthrun -m +recipe=NAME key=a,b ...         sweep: one run per combination + a summary table
+       synthrun ls                                  list recipes
+       synthrun validate NAME [key=value ...]       compose a recipe and build every stage, no LLM call
+       synthrun providers                           list providers and how to set them up
+       synthrun summarize SWEEP_DIR                 (re)write a sweep's summary table
+       synthrun tools parse|graph SPEC ...          inspect a tool spec and its dependency graph
+
+Common overrides:
+  provider=local|ollama|openai|anthropic|gemini|vllm   provider.model=...  provider.api_base=...
+  STAGE.PARAM=value (e.g. curate.threshold=8)          STAGE.enabled=false
+  STAGE.llm.model=...  (per-stage model, e.g. a stronger judge)
+  run_name=NAME  (run folder name)   paths.output_root=DIR   progress=false
+
+Keys come from the environment only (e.g. export OPENAI_API_KEY=...); overrides that carry a
+key are refused. Hydra's own options: synthrun --hydra-help
+"""
+
+
+def _run_name(run_name: str | None, override_dirname: str | None) -> str:
+    name = run_name or override_dirname or "default"
+    name = re.sub(r"[^A-Za-z0-9._=,+\-]", "_", str(name))
+    if len(name) > 120:
+        name = name[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return name
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("synthrun_run_name"):
+        OmegaConf.register_new_resolver("synthrun_run_name", _run_name)
+
+
+def _err(msg: str, code: int = 2) -> int:
+    print(f"synthrun: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _has_recipe(args: list[str]) -> bool:
+    return any(re.match(r"^\+{0,2}recipe=", a) for a in args)
+
+
+def _task(cfg) -> None:  # called by Hydra inside the run folder context
+    from hydra.core.hydra_config import HydraConfig
+
+    from synthrun.errors import USER_ERRORS
+    from synthrun.runner import run
+
+    hc = HydraConfig.get()
+    try:
+        metrics = run(cfg, Path(hc.runtime.output_dir), overrides=list(hc.overrides.task))
+    except USER_ERRORS as exc:
+        raise SystemExit(_err(str(exc), 1)) from None
+    _LAST_RUN["dir"] = Path(hc.runtime.output_dir)
+    _LAST_RUN["metrics"] = metrics
+
+
+_LAST_RUN: dict = {}
+
+
+def run_hydra(args: list[str]) -> int:
+    """Run a recipe through Hydra with ``args`` as the command line."""
+    import hydra
+
+    from synthrun.paths import conf_dir
+
+    register_resolvers()
+    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
+    saved = sys.argv
+    sys.argv = ["synthrun", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def cmd_ls(args: list[str]) -> int:
+    from synthrun.recipes import list_recipes
+
+    for info in list_recipes():
+        print(f"{info.name:<16} {info.summary}")
+        print(f"{'':<16} $ {info.command}")
+    return 0
+
+
+def cmd_validate(args: list[str]) -> int:
+    if not args or args[0].startswith("-"):
+        return _err("usage: synthrun validate NAME [key=value ...]")
+    from synthrun.errors import USER_ERRORS
+    from synthrun.recipes import compose
+    from synthrun.runner import build_stages
+
+    name, overrides = args[0].removeprefix("+recipe="), args[1:]
+    try:
+        from synthrun.secrets import check_overrides
+
+        check_overrides(overrides)
+        cfg = compose(name, overrides)
+        stages = build_stages(cfg)
+    except USER_ERRORS as exc:
+        return _err(str(exc), 1)
+    chain = " -> ".join(f"{n}({type(s).__name__}{'' if s.enabled else ', off'})" for n, s in stages)
+    print(f"ok: {name}: {len(stages)} stages: {chain}")
+    return 0
+
+
+def cmd_providers(args: list[str]) -> int:
+    from synthrun.llm.providers import provider_table
+
+    for row in provider_table():
+        print(f"{row['name']:<10} {row.get('model', ''):<40} {row.get('hint', '')}")
+    return 0
+
+
+def cmd_summarize(args: list[str]) -> int:
+    if not args:
+        return _err("usage: synthrun summarize SWEEP_DIR")
+    from synthrun.sweep import summarize_sweep
+
+    rows = summarize_sweep(args[0])
+    if not rows:
+        return _err(f"no */metrics.json under {args[0]}", 1)
+    print(Path(args[0]) / "sweep_summary.md")
+    return 0
+
+
+def cmd_tools(args: list[str]) -> int:
+    from synthrun.tools.cli import main as tools_main
+
+    return tools_main(args)
+
+
+COMMANDS = {
+    "ls": cmd_ls, "list": cmd_ls, "validate": cmd_validate, "providers": cmd_providers,
+    "summarize": cmd_summarize, "tools": cmd_tools,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``synthrun`` console script."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args and args[0] in COMMANDS:
+        return COMMANDS[args[0]](args[1:])
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(HELP)
+        return 0
+    if args[0] == "--hydra-help":
+        return run_hydra(["--hydra-help"])
+    from synthrun.secrets import SecretOverrideError, check_overrides
+
+    try:
+        check_overrides(args)
+    except SecretOverrideError as exc:
+        return _err(str(exc))
+    passthrough = any(a in ("--cfg", "-c", "--info", "-i", "--resolve") or a.startswith("--cfg") for a in args)
+    if not _has_recipe(args) and not passthrough:
+        return _err("no recipe chosen: run `synthrun +recipe=NAME` (see `synthrun ls`)")
+    return run_hydra(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Plain data types exchanged with the LLM client (no heavy imports here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass
+class LLMRequest:
+    """One chat request.
+
+    Attributes:
+        messages: OpenAI-style chat messages.
+        schema: Pydantic model the JSON answer must validate against, or None for free text.
+        params: Extra sampling parameters (temperature, max_tokens, seed ...), merged over
+            the client's defaults.
+        tag: Caller's own value, handed back untouched in the result.
+    """
+
+    messages: list[dict[str, Any]]
+    schema: type[BaseModel] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    tag: Any = None
+
+
+@dataclass
+class LLMResult:
+    """The outcome of one request; ``error`` is a short reason code when it failed."""
+
+    request: LLMRequest
+    text: str | None = None
+    parsed: BaseModel | None = None
+    error: str | None = None
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class LLMStats:
+    """Counters one stage's client adds to; the runner copies them into metrics.json."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    retries: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def add_failure(self, reason: str) -> None:
+        self.failures[reason] = self.failures.get(reason, 0) + 1

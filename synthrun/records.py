@@ -1,0 +1,123 @@
+"""Record types that flow between stages.
+
+Every stage declares the record type it reads and the one it writes. All record
+types live here so the contract between stages is visible in one place.
+Records allow extra fields: a stage may attach data (``multi_score``,
+``cluster_id`` ...) without a new type, and unknown fields survive a round trip
+through ``data.jsonl``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def stable_id(*parts: Any, prefix: str = "") -> str:
+    """Return a short deterministic id built from ``parts``."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
+    return f"{prefix}{digest}"
+
+
+class Provenance(BaseModel):
+    """Where a record came from and what made it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    chunk_id: str | None = None
+    source: str | None = None
+    source_text: str | None = None
+    model: str | None = None
+    prompt: str | None = None
+    run_id: str | None = None
+    stage: str | None = None
+
+
+class Record(BaseModel):
+    """Base of every record: an id, provenance, and any extra fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = ""
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
+class Chunk(Record):
+    """A piece of a source document, as stored in LanceDB."""
+
+    text: str
+    source: str = ""
+    table: str = "text_chunks"
+    kind: Literal["text", "code"] = "text"
+    title: str = ""
+    section: str = ""
+    start: int = 0
+    end: int = 0
+    language: str = ""
+
+
+class Rating(BaseModel):
+    """An LLM judge's rating (the four criteria add up to ``total``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    clarity: int = Field(ge=0, le=3)
+    accuracy: int = Field(ge=0, le=3)
+    usefulness: int = Field(ge=0, le=2)
+    difficulty: int = Field(ge=0, le=2)
+    total: float = Field(ge=0, le=10)
+    reasoning: str = ""
+    topic_relevant: bool | None = None
+    judge_model: str | None = None
+
+
+class QAPair(Record):
+    """A question/answer pair grounded in a chunk."""
+
+    question: str
+    answer: str
+    question_type: str = ""
+    rating: Rating | None = None
+    original_answer: str | None = None
+
+
+class CoTExample(Record):
+    """A question with explicit reasoning steps and a final answer."""
+
+    question: str
+    reasoning: list[str]
+    answer: str
+    rating: Rating | None = None
+
+
+class ToolStep(BaseModel):
+    """One step of a tool-use reasoning path and, once executed, its result."""
+
+    model_config = ConfigDict(extra="allow")
+
+    step: int
+    thought: str = ""
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    result: Any = None
+    executor: str | None = None
+    ok: bool | None = None
+    error: str | None = None
+
+
+class ToolExample(Record):
+    """A tool-use example: instruction, offered tools, reasoning path, answer."""
+
+    instruction: str
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    reasoning_path: list[ToolStep] = Field(default_factory=list)
+    final_answer: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    rating: Rating | None = None
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.__name__: cls for cls in (Record, Chunk, QAPair, CoTExample, ToolExample)
+}

@@ -1,0 +1,57 @@
+"""The one stage contract: records in, records out.
+
+A stage is a pydantic model: its fields are the parameters a recipe sets (so a
+bad value fails with the field's name before anything runs), and two class
+variables declare the record types it reads and writes::
+
+    class Shout(Stage):
+        input_type = QAPair
+        output_type = QAPair
+        suffix: str = "!"
+
+        def run(self, records, ctx):
+            return [r.model_copy(update={"answer": r.answer + self.suffix}) for r in records]
+
+The runner validates the incoming records against ``input_type``, calls
+``run`` once, writes what it returns, and marks the stage done. Stages never
+write their own output files; they use ``ctx`` for the LLM, prompts, progress
+and counters (see :class:`synthrun.context.StageContext`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from synthrun.records import Record
+
+if TYPE_CHECKING:
+    from synthrun.context import StageContext
+
+
+class StageError(Exception):
+    """A problem with a stage's input or parameters, reported as one line."""
+
+
+class Stage(BaseModel):
+    """Base class of every stage.
+
+    Attributes:
+        enabled: When False the stage passes its input through untouched.
+        llm: Per-stage overrides of the run's provider config (e.g. a stronger judge model).
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    input_type: ClassVar[type[Record]] = Record
+    output_type: ClassVar[type[Record]] = Record
+    #: True when the stage needs no input records (it produces them from elsewhere).
+    source: ClassVar[bool] = False
+
+    enabled: bool = True
+    llm: dict[str, Any] = Field(default_factory=dict)
+
+    def run(self, records: list[Any], ctx: StageContext) -> list[Record]:
+        """Transform ``records`` (already validated as ``input_type``) into output records."""
+        raise NotImplementedError
