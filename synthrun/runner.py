@@ -91,7 +91,12 @@ def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
     return merged
 
 
+#: Provider settings that change how calls are made, not what they return.
+_TRANSPORT_KEYS = ("api_base", "api_key_env", "concurrency", "timeout", "max_retries")
+
+
 def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> str:
+    provider = {k: v for k, v in provider.items() if k not in _TRANSPORT_KEYS}
     blob = json.dumps(
         {"stage": OmegaConf.to_container(node, resolve=True), "provider": provider, "up": upstream},
         sort_keys=True, default=str,
@@ -174,7 +179,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
                 show_progress=show_progress,
             )
             if stage.enabled:
-                log.info("stage %s: %d records in", name, len(inputs))
+                log.info("stage %s: %s", name, "reading its source" if stage.source else f"{len(inputs)} records in")
                 outputs = list(stage.run(inputs, ctx))
             else:
                 log.info("stage %s: disabled, passing %d records through", name, len(inputs))

