@@ -129,7 +129,8 @@ def cmd_providers(args: list[str]) -> int:
     from synthrun.llm.providers import provider_table
 
     for row in provider_table():
-        print(f"{row['name']:<10} {row.get('model', ''):<40} {row.get('hint', '')}")
+        print(f"{row['name']:<10} {row.get('model', ''):<36} via {row.get('route', '?'):<8} {row.get('setup', '')}")
+    print("\nUse: synthrun +recipe=NAME provider=NAME [provider.model=...] [provider.api_base=...]")
     return 0
 
 

@@ -26,8 +26,8 @@ def make_progress(enabled: bool = True):
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        disable=not enabled,
-        transient=not sys.stderr.isatty(),
+        # On a terminal the bars stay as a record; in logs/CI (no terminal) they are not drawn.
+        disable=not enabled or not sys.stderr.isatty(),
     )
 
 
