@@ -63,6 +63,9 @@ def build_stage(name: str, node: DictConfig, allow: list[str]) -> Stage:
             f"stage '{name}': _target_ '{target}' is not allowed (only {prefixes}); "
             f"add its module prefix to `allow_targets` to permit it"
         )
+    missing = [k for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
+    if missing:
+        raise RecipeError(f"stage '{name}': `{missing[0]}` has no value; set it with {name}.{missing[0]}=...")
     try:
         stage = instantiate(node, _convert_="all")
     except InstantiationException as exc:
@@ -102,6 +105,12 @@ def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> s
         sort_keys=True, default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _chain(fp: str, stage_dir: Path) -> str:
+    """Fingerprint handed downstream: this stage's config and the data it produced."""
+    data = hashlib.sha256((stage_dir / "data.jsonl").read_bytes()).hexdigest()
+    return hashlib.sha256(f"{fp}:{data}".encode()).hexdigest()[:20]
 
 
 def _coerce(records: list[Any], stage: Stage, name: str, prev: str) -> list[Any]:
@@ -160,12 +169,12 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             stage_provider = _provider_for(cfg, stage)
             fp = _fingerprint(cfg[name], stage_provider, upstream)
             marker = stage_dir / MARKER
-            if marker.is_file() and marker.read_text().strip() == fp:
+            if marker.is_file() and marker.read_text().strip() == fp and not stage.always_run:
                 records = _load_output(stage_dir / "data.jsonl", stage)
                 summary = json.loads((stage_dir / "summary.json").read_text())
                 metrics.stages.append(StageMetrics.model_validate(summary["metrics"]))
                 log.info("stage %s: already done (%d records), skipped", name, len(records))
-                upstream, prev = fp, name
+                upstream, prev = _chain(fp, stage_dir), name
                 continue
             marker.unlink(missing_ok=True)
             stage_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +208,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
             marker.write_text(fp + "\n")
             metrics.stages.append(sm)
-            records, upstream, prev = outputs, fp, name
+            records, upstream, prev = outputs, _chain(fp, stage_dir), name
         metrics.status = "completed"
     except BaseException as exc:
         metrics.status = "failed"

@@ -48,6 +48,9 @@ class Stage(BaseModel):
     output_type: ClassVar[type[Record]] = Record
     #: True when the stage needs no input records (it produces them from elsewhere).
     source: ClassVar[bool] = False
+    #: True when the stage must run even if it finished before with the same config (e.g. ingest,
+    #: whose input files may have changed); downstream stages re-run only if its output changed.
+    always_run: ClassVar[bool] = False
 
     enabled: bool = True
     llm: dict[str, Any] = Field(default_factory=dict)

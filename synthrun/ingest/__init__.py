@@ -1,0 +1,1 @@
+"""Turn a folder of documents into LanceDB chunk tables: readers, chunking, the table writer."""
