@@ -18,7 +18,7 @@ def test_qa_recipe_on_embedded_model(tmp_path):
     run_dir = run_recipe(
         "qa",
         [f"load.db={db}", "load.max_chunks=2", "generate.n_pairs=2", "generate.max_tokens=96",
-         "curate.threshold=0", "curate.max_tokens=96", "progress=false"],
+         "enrich.max_tokens=96", "curate.threshold=0", "curate.max_tokens=96", "progress=false"],
         output_root=tmp_path / "out",
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -29,7 +29,8 @@ def test_qa_recipe_on_embedded_model(tmp_path):
     assert by_stage["generate"]["llm_calls"] == 4
     assert by_stage["generate"]["tokens_out"] > 0
 
-    pairs = read_jsonl(run_dir / "02_generate" / "data.jsonl")
+    stage_dir = {p.name.split("_", 1)[1]: p for p in run_dir.iterdir() if p.is_dir() and p.name[:2].isdigit()}
+    pairs = read_jsonl(stage_dir["generate"] / "data.jsonl")
     assert pairs, "the embedded model produced no valid pair"
     for p in pairs:
         assert p["question"].strip() and p["answer"].strip()
@@ -38,7 +39,7 @@ def test_qa_recipe_on_embedded_model(tmp_path):
         assert p["provenance"]["run_id"] == metrics["run_id"]
         assert p["provenance"]["source_text"]
 
-    rated = read_jsonl(run_dir / "03_curate" / "data.jsonl")
+    rated = read_jsonl(stage_dir["curate"] / "data.jsonl")
     assert len(rated) == by_stage["curate"]["rows_out"]
     for r in rated:
         rt = r["rating"]
@@ -46,7 +47,7 @@ def test_qa_recipe_on_embedded_model(tmp_path):
         assert 0 <= rt["usefulness"] <= 2 and 0 <= rt["difficulty"] <= 2
         assert rt["total"] == rt["clarity"] + rt["accuracy"] + rt["usefulness"] + rt["difficulty"]
 
-    files = list((run_dir / "04_export").rglob("*.jsonl"))
+    files = list((stage_dir["export"]).rglob("*.jsonl"))
     exported = [row for f in files if f.name != "data.jsonl" for row in read_jsonl(f)]
     assert len(exported) == len(rated)
     for row, src in zip(exported, rated, strict=True):

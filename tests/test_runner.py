@@ -106,7 +106,8 @@ def test_sigkill_mid_stage_then_resume_equals_uninterrupted_run(tmp_path, chunk_
         rows_b = read_jsonl(data)
         assert rows_a == rows_b, data.parent.name
         assert len({r["id"] for r in rows_b}) == len(rows_b), "duplicates"
-    for f in (run_b / "04_export").rglob("*.jsonl"):
+    (export_b,) = run_b.glob("*_export")
+    for f in export_b.rglob("*.jsonl"):
         assert (run_a / f.relative_to(run_b)).read_text() == f.read_text()
     ma = RunMetrics.model_validate_json((run_a / "metrics.json").read_text())
     mb = RunMetrics.model_validate_json((run_b / "metrics.json").read_text())

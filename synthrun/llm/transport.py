@@ -215,9 +215,14 @@ class HTTPTransport:
 def import_litellm():
     """Import litellm (slow: seconds) with the offline price map and quiet logging."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import logging
+
     import litellm
 
     litellm.suppress_debug_info = True
+    # litellm logs every call at INFO; keep run logs readable.
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return litellm
 
 
