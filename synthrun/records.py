@@ -105,6 +105,10 @@ class ToolStep(BaseModel):
     executor: str | None = None
     ok: bool | None = None
     error: str | None = None
+    #: ``args`` with ``$stepN`` references replaced by the values really sent (set by execution).
+    resolved_args: dict[str, Any] | None = None
+    #: True when ``result`` came from the simulated executor, not a real backend.
+    simulated: bool = False
 
 
 class ToolExample(Record):

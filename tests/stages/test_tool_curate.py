@@ -1,0 +1,60 @@
+"""tool_curate: turn-level filtering (truncate or drop at the first bad step) and rating threshold."""
+
+from __future__ import annotations
+
+import json
+
+from synthrun.stages.tool_curate import CurateTools
+from synthrun.stages.tool_execute import ExecuteTools
+from tests.tools.examples import GOOD, example
+from tests.tools.fake_llm import fake_llm, last_user, make_ctx
+
+
+def executed(tmp_path, *examples):
+    return ExecuteTools().run(list(examples), make_ctx(tmp_path, {}, "execute"))
+
+
+def test_truncate_at_first_bad_step(tmp_path):
+    bad_third = example([*GOOD[:2], ("read_attribute", {"handle": "$step2", "name": "nope"})], ex_id="t")
+    bad_first = example([("open_file", {"file_path": "missing.h5"}), GOOD[1]], ex_id="d")
+    good = example(GOOD, ex_id="g")
+    records = executed(tmp_path, bad_third, bad_first, good)
+    with fake_llm({"clarity": 3, "accuracy": 3, "usefulness": 2, "difficulty": 1}) as (server, provider):
+        ctx = make_ctx(tmp_path, provider, "curate")
+        kept = CurateTools(on_bad_step="truncate", threshold=5).run(records, ctx)
+    by_id = {e.id: e for e in kept}
+    assert set(by_id) == {"t", "g"}
+    t = by_id["t"]
+    assert [s.tool for s in t.reasoning_path] == ["open_file", "get_by_path"]
+    assert t.metadata["curation"]["action"] == "truncated"
+    assert "execution_failed: step 3 read_attribute" in t.metadata["curation"]["reason"]
+    assert t.final_answer == "The results show the requested values.", "answer re-written from the kept results"
+    assert by_id["g"].metadata["curation"] == {"action": "kept"} and by_id["g"].final_answer == "The units are degC."
+    assert by_id["g"].rating.total == 9
+    dropped = [json.loads(line) for line in (tmp_path / "curate" / "dropped.jsonl").read_text().splitlines()]
+    assert [d["id"] for d in dropped] == ["d"] and "step 1 open_file" in dropped[0]["dropped_reason"]
+    assert ctx.failures["bad_step_truncated"] == 1 and ctx.failures["bad_step_dropped"] == 1
+
+
+def test_drop_mode_and_threshold(tmp_path):
+    bad = example([*GOOD[:2], ("read_attribute", {"handle": "$step2", "name": "nope"})], ex_id="bad")
+    low = example(GOOD, instruction="Tell me something vague.", ex_id="low")
+    good = example(GOOD, ex_id="good")
+    records = executed(tmp_path, bad, low, good)
+
+    def clarity(request):
+        return 0 if "vague" in last_user(request) else 3
+
+    with fake_llm({"clarity": clarity, "accuracy": 2, "usefulness": 1, "difficulty": 0}) as (_, provider):
+        ctx = make_ctx(tmp_path, provider, "curate")
+        kept = CurateTools(on_bad_step="drop", threshold=4).run(records, ctx)
+    assert [e.id for e in kept] == ["good"]
+    assert ctx.failures == {"bad_step_dropped": 1, "below_threshold": 1}
+    reasons = (tmp_path / "curate" / "dropped.jsonl").read_text()
+    assert "rating 3 below threshold 4" in reasons
+
+
+def test_unexecuted_examples_are_not_curated_blindly(tmp_path):
+    ctx = make_ctx(tmp_path, {}, "curate")
+    assert CurateTools(rate=False).run([example(GOOD)], ctx) == []
+    assert ctx.failures == {"not_executed": 1}

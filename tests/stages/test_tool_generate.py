@@ -1,0 +1,121 @@
+"""tool_generate and tool_generate_chain against a real OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synthrun.stages.tool_generate import GenerateToolExamples
+from synthrun.stages.tool_generate_chain import GenerateToolChains
+from synthrun.stages.tool_parse import ParseTools
+from synthrun.tools.checker import check_path
+from synthrun.tools.graph import ToolGraph
+from synthrun.tools.spec import load_spec, tools_from_dicts
+from tests.tools.fake_llm import fake_llm, make_ctx
+
+SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
+
+
+@pytest.fixture(scope="module")
+def hdf5_records(tmp_path_factory):
+    return ParseTools(spec="recipes/data/hdf5_tools.json", write_graph=False).run(
+        [], make_ctx(tmp_path_factory.mktemp("p"), {}, "parse"))
+
+
+def _assert_well_formed(ex, n_distractors=3):
+    offered = tools_from_dicts(ex.tools)
+    names = [t.name for t in offered]
+    used = {s.tool for s in ex.reasoning_path}
+    assert used <= set(names)
+    needed = used if ex.metadata["selection"] == "guided" else set(ex.metadata["planned_chain"])
+    assert len(set(names) - needed) == n_distractors, "distractors are offered beside the needed tools"
+    assert check_path(ex.reasoning_path, offered) == [], "every generated call passes the format check"
+    assert ex.instruction and ex.final_answer
+    assert ex.metadata["difficulty"] in ("easy", "medium", "hard")
+    assert [s.step for s in ex.reasoning_path] == list(range(1, len(ex.reasoning_path) + 1))
+    assert all(s.result is None and s.ok is None for s in ex.reasoning_path), "results are stored by tool_execute"
+
+
+def test_auto_mode_plans_by_complexity(tmp_path, hdf5_records):
+    with fake_llm() as (server, provider):
+        ctx = make_ctx(tmp_path, provider, "generate")
+        out = GenerateToolExamples(n_examples=6, mode="auto", max_steps=4).run(hdf5_records, ctx)
+    assert len(out) == 6 and ctx.summary["examples"] == 6
+    graph = ToolGraph([r.tool for r in hdf5_records])
+    spec = load_spec("recipes/data/hdf5_tools.json")
+    for ex in out:
+        _assert_well_formed(ex)
+        assert ex.metadata["mode"] == ("single" if len(ex.reasoning_path) == 1 else "multi")
+        assert graph.validate_chain([s.tool for s in ex.reasoning_path]).valid
+        assert ex.metadata["live_ok"] is True
+        assert ex.metadata["environment"]["hdf5"]["file"] in ("climate.h5", "experiment.h5")
+        target = ex.metadata["target_tool"]
+        path = [s.tool for s in ex.reasoning_path]
+        assert path == ex.metadata["planned_chain"] and target in path
+        if spec.get(target).complexity == "simple":
+            # a simple target gets just the calls it needs, ending with it
+            assert path[-1] == target and len(path) == len(graph.prerequisites(target, 4))
+    # the args schema sent to the model is typed per tool, with enums of real values
+    schemas = [r["response_format"]["json_schema"]["schema"] for r in server.requests if "response_format" in r]
+    arg_props = [s["properties"]["args"] for s in schemas if "args" in s.get("properties", {})]
+    flat = json.dumps(schemas)
+    assert '"climate.h5"' in flat or '"experiment.h5"' in flat
+    assert arg_props
+
+
+def test_single_and_multi_modes(tmp_path, hdf5_records):
+    with fake_llm() as (_, provider):
+        single = GenerateToolExamples(n_examples=4, mode="single").run(hdf5_records, make_ctx(tmp_path, provider, "g1"))
+        multi = GenerateToolExamples(n_examples=4, mode="multi", max_steps=3).run(hdf5_records, make_ctx(tmp_path, provider, "g2"))
+    assert all(len(ex.reasoning_path) == 1 and ex.metadata["mode"] == "single" for ex in single)
+    graph = ToolGraph([r.tool for r in hdf5_records])
+    assert all(graph.is_standalone(ex.reasoning_path[0].tool) for ex in single)
+    assert all(2 <= len(ex.reasoning_path) <= 3 and ex.metadata["mode"] == "multi" for ex in multi)
+    for ex in [*single, *multi]:
+        _assert_well_formed(ex)
+
+
+def test_free_selection_constrains_the_tool_enum(tmp_path, hdf5_records):
+    with fake_llm() as (server, provider):
+        out = GenerateToolExamples(n_examples=3, mode="multi", selection="free", max_steps=3).run(
+            hdf5_records, make_ctx(tmp_path, provider, "g"))
+    assert out
+    for ex in out:
+        _assert_well_formed(ex)
+    tool_props = [r["response_format"]["json_schema"]["schema"]["properties"]["tool"]
+                  for r in server.requests if "tool" in r["response_format"]["json_schema"]["schema"].get("properties", {})]
+    enums = [p.get("enum") or [p["const"]] for p in tool_props]
+    assert enums
+    handle_tools = {"read_full_dataset", "get_shape", "list_keys", "close_file"}
+    assert not handle_tools & set(enums[0]), "a tool needing a handle cannot be the first call"
+    assert all(len(e) <= 3 + 4 + 1 for e in enums)  # offered tools (+ finish), never the whole spec
+
+
+def test_chain_first_and_hybrid(tmp_path, hdf5_records):
+    graph = ToolGraph([r.tool for r in hdf5_records])
+    with fake_llm() as (_, provider):
+        chains = GenerateToolChains(n_examples=4, min_steps=2, max_steps=3).run(hdf5_records, make_ctx(tmp_path, provider, "c"))
+        hybrid = GenerateToolChains(n_examples=4, strategy="hybrid", chain_ratio=0.5, query_mode="single").run(
+            hdf5_records, make_ctx(tmp_path, provider, "h"))
+    assert len(chains) == 4
+    for ex in chains:
+        _assert_well_formed(ex)
+        assert ex.metadata["strategy"] == "chain_first" and ex.metadata["mode"] == "chain"
+        assert 2 <= len(ex.reasoning_path) <= 3
+        assert graph.validate_chain([s.tool for s in ex.reasoning_path]).valid
+    strategies = sorted(ex.metadata["strategy"] for ex in hybrid)
+    assert strategies == ["chain_first", "chain_first", "query_first", "query_first"]
+
+
+def test_generic_spec_uses_the_simulated_executor(tmp_path):
+    with fake_llm() as (_, provider):
+        out = GenerateToolExamples(n_examples=3, mode="auto", spec=str(SPECS / "openai_tools.json"), n_distractors=1).run(
+            [], make_ctx(tmp_path, provider, "g"))
+    assert len(out) == 3
+    for ex in out:
+        _assert_well_formed(ex, n_distractors=1)
+        for s in ex.reasoning_path:
+            if s.tool == "search_flights" and "cabin" in s.args:
+                assert s.args["cabin"] in ("economy", "business", "first")

@@ -1,0 +1,51 @@
+"""End to end on the real embedded model: `synthrun +recipe=hdf5_tools` with a few examples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthrun.api import run_recipe
+from synthrun.io import read_jsonl
+from synthrun.records import ToolExample
+from synthrun.tools.checker import check_path
+from synthrun.tools.executors import parse_ref
+from synthrun.tools.spec import tools_from_dicts
+
+pytestmark = pytest.mark.slow
+
+
+def test_hdf5_tools_recipe_on_embedded_model(tmp_path):
+    run_dir = run_recipe(
+        "hdf5_tools",
+        ["generate.n_examples=3", "generate.max_steps=3", "generate.text_retries=1", "progress=false"],
+        output_root=tmp_path / "out",
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["model"].startswith("local/")
+    stages = {s["name"]: s for s in metrics["stages"]}
+    assert stages["parse"]["rows_out"] == 25
+    assert 1 <= stages["generate"]["rows_out"] <= 3 and stages["generate"]["llm_calls"] > 0
+
+    executed = [ToolExample.model_validate(r) for r in read_jsonl(run_dir / "03_execute" / "data.jsonl")]
+    assert executed and all(e.metadata["format_ok"] for e in executed), "generated calls are format-valid"
+
+    exported = [ToolExample.model_validate(r) for r in read_jsonl(run_dir / "05_export" / "data.jsonl")]
+    assert exported, "no example survived on the embedded model"
+    for ex in exported:
+        assert check_path(ex.reasoning_path, tools_from_dicts(ex.tools)) == []
+        assert ex.instruction and ex.final_answer
+        for step in ex.reasoning_path:
+            assert step.ok is True and step.executor == "hdf5" and not step.simulated
+            assert step.result is not None
+            assert not any(parse_ref(v) for v in step.resolved_args.values()), "real values were sent"
+    trl = read_jsonl(run_dir / "05_export" / "dataset" / "train.trl.jsonl")
+    assert len(trl) == len(exported)
+    first = trl[0]["messages"]
+    assert first[0]["role"] == "user" and first[1]["tool_calls"][0]["function"]["name"] == exported[0].reasoning_path[0].tool
+    assert isinstance(first[1]["tool_calls"][0]["function"]["arguments"], dict)
+    tool_turn = json.loads(first[2]["content"]) if first[2]["content"].startswith(("{", "[")) else first[2]["content"]
+    assert tool_turn == exported[0].reasoning_path[0].result
+    for fmt in ("openai", "sharegpt", "reasoning"):
+        assert len(read_jsonl(run_dir / "05_export" / "dataset" / f"train.{fmt}.jsonl")) == len(exported)

@@ -1,0 +1,63 @@
+"""The three tool recipes run end to end against a real OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synthrun.api import run_recipe
+from synthrun.io import read_jsonl
+from tests.llm.fake_openai_server import FakeOpenAIServer
+from tests.tools.fake_llm import responder_with
+
+SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
+
+
+def _provider(url: str) -> list[str]:
+    return ["provider=vllm", f"provider.api_base={url}", "provider.model=hosted_vllm/fake",
+            "provider.concurrency=4", "provider.max_retries=1", "progress=false"]
+
+
+def _stages(run_dir: Path) -> dict[str, dict]:
+    return {s["name"]: s for s in json.loads((run_dir / "metrics.json").read_text())["stages"]}
+
+
+@pytest.mark.parametrize("recipe, extra, stage_names", [
+    ("hdf5_tools", ["curate.threshold=5"], ["parse", "generate", "execute", "curate", "export"]),
+    ("tool_chain", [], ["parse", "generate", "execute", "verify", "export"]),
+    ("tool_deps", ["evaluate.min_score=0.5"], ["parse", "generate", "execute", "curate", "evaluate", "export"]),
+])
+def test_tool_recipes_run(tmp_path, recipe, extra, stage_names):
+    fields = {"verdict": "yes", "status": "satisfied", "clarity": 3, "accuracy": 2, "usefulness": 1, "difficulty": 1}
+    with FakeOpenAIServer(responder=responder_with(fields)) as server:
+        run_dir = run_recipe(recipe, [*_provider(server.base_url), "generate.n_examples=4", *extra],
+                             output_root=tmp_path / "out")
+    stages = _stages(run_dir)
+    assert list(stages) == stage_names
+    assert stages["parse"]["rows_out"] == 25 and (run_dir / "01_parse" / "graph.json").is_file()
+    assert stages["generate"]["rows_out"] == 4
+    last = f"{len(stage_names):02d}_export"
+    rows = read_jsonl(run_dir / last / "dataset" / "train.trl.jsonl")
+    assert rows and len(rows) == stages["export"]["rows_out"]
+    for row in rows:
+        assert row["messages"][0]["role"] == "user" and row["tools"]
+        calls = [m for m in row["messages"] if m.get("tool_calls")]
+        assert calls and all(isinstance(c["tool_calls"][0]["function"]["arguments"], dict) for c in calls)
+    for record in read_jsonl(run_dir / last / "data.jsonl"):
+        assert all(s["ok"] and s["executor"] == "hdf5" for s in record["reasoning_path"])
+
+
+def test_user_spec_via_tools_spec(tmp_path):
+    with FakeOpenAIServer(responder=responder_with({"clarity": 3, "accuracy": 3, "usefulness": 2, "difficulty": 2})) as srv:
+        run_dir = run_recipe("hdf5_tools", [*_provider(srv.base_url), f"tools.spec={SPECS / 'petstore_openapi.yaml'}",
+                                            "generate.n_examples=3", "generate.n_distractors=1"],
+                             output_root=tmp_path / "out")
+    stages = _stages(run_dir)
+    assert stages["parse"]["rows_out"] == 4
+    records = read_jsonl(run_dir / "05_export" / "data.jsonl")
+    assert records
+    for record in records:
+        assert all(s["executor"] == "simulated" and s["simulated"] for s in record["reasoning_path"])
+        assert record["metadata"]["simulated"] is True
