@@ -26,7 +26,7 @@ usage: synthrun +recipe=NAME [key=value ...]        run a recipe (resumes if run
 Common overrides:
   provider=local|ollama|openai|anthropic|gemini|vllm   provider.model=...  provider.api_base=...
   STAGE.PARAM=value (e.g. curate.threshold=8)          STAGE.enabled=false
-  STAGE.llm.model=...  (per-stage model, e.g. a stronger judge)
+  +STAGE.llm.model=...  (per-stage model, e.g. a stronger judge; + adds a key)
   run_name=NAME  (run folder name)   paths.output_root=DIR   progress=false
 
 Keys come from the environment only (e.g. export OPENAI_API_KEY=...); overrides that carry a

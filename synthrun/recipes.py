@@ -58,5 +58,6 @@ def compose(name: str, overrides: list[str] | None = None, return_hydra_config: 
                 return_hydra_config=return_hydra_config,
             )
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ComposeError(str(exc).strip().splitlines()[0]) from None
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise ComposeError(" ".join(lines[:2])) from None
     return cfg

@@ -90,7 +90,7 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
 def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
     base = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
     merged = dict(base or {})
-    merged.update(stage.llm or {})
+    merged.update({k: v for k, v in (stage.llm or {}).items() if v is not None})
     return merged
 
 
