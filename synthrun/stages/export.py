@@ -15,7 +15,7 @@ from synthrun.stage import Stage, StageError
 
 def dataset_path(stage_dir: Path, fmt: str, filename: str | None) -> Path:
     """Return where an export stage in ``stage_dir`` writes its file."""
-    name = Path(filename) if filename else Path(f"train.{fmt}.jsonl")
+    name = Path(filename) if filename else Path("train.jsonl" if fmt == "jsonl" else f"train.{fmt}.jsonl")
     return name if name.is_absolute() else stage_dir / "dataset" / name
 
 

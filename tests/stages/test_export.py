@@ -79,7 +79,7 @@ def test_every_format_round_trips_through_load_dataset(tmp_path, fmt, monkeypatc
                CoTExample(id="cot", question="Why chunk?", reasoning=["Speed.", "Memory."], answer="Both.",
                           rating=_rating(8))]
     Export(format=fmt, include_provenance=True).run(records, ctx)
-    path = ctx.stage_dir / "dataset" / f"train.{fmt}.jsonl"
+    path = ctx.stage_dir / "dataset" / ("train.jsonl" if fmt == "jsonl" else f"train.{fmt}.jsonl")
     ds = load_dataset("json", data_files=str(path), split="train")
     assert ds.num_rows == 3
     row = ds[2]

@@ -1,0 +1,1 @@
+"""DEITA-style scoring of examples: complexity, quality and embedding diversity."""

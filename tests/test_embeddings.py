@@ -1,0 +1,91 @@
+"""Embeddings: the packaged MiniLM model, offline, through the on-disk cache."""
+
+import os
+
+import numpy as np
+import pytest
+
+from synthrun.embeddings import (
+    DEFAULT_MODEL,
+    Embedder,
+    EmbeddingCache,
+    load_model,
+    packaged_model_path,
+    resolve_model,
+    text_key,
+)
+from synthrun.stage import StageError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_model(resolve_model(DEFAULT_MODEL)[0])
+
+
+def test_default_model_is_the_packaged_minilm():
+    path = packaged_model_path()
+    assert path is not None and (path / "model.safetensors").is_file()
+    for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", str(path)):
+        source, key = resolve_model(name)
+        assert source == str(path) and key == "sentence-transformers/all-MiniLM-L6-v2"
+    assert resolve_model("some-org/other-model") == ("some-org/other-model", "some-org/other-model")
+
+
+def test_real_embeddings_are_normalised_and_meaningful(minilm, tmp_path):
+    emb = Embedder(cache_dir=tmp_path)
+    v = emb.embed(["How do I reverse a list in Python?", "How can I reverse a Python list?",
+                   "Why does bread dough not rise?"])
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    assert v[0] @ v[1] > 0.9 > 0.5 > v[0] @ v[2]
+
+
+def test_cache_is_reused_across_embedders_and_equal_texts_embed_once(minilm, tmp_path):
+    texts = ["alpha particles", "beta decay", "alpha particles", "gamma rays"]
+    first = Embedder(cache_dir=tmp_path)
+    a = first.embed(texts)
+    assert (first.hits, first.misses) == (0, 3)
+    assert np.array_equal(a[0], a[2])
+    second = Embedder(model="sentence-transformers/all-MiniLM-L6-v2", cache_dir=tmp_path)
+    b = second.embed(texts + ["neutrinos"])
+    assert (second.hits, second.misses) == (3, 1)
+    assert np.array_equal(a, b[:4])
+    cache = EmbeddingCache(tmp_path, second.model_key)
+    assert len(cache) == 4 and cache.dim == 384
+
+
+def test_cache_roundtrip_without_a_model(tmp_path):
+    cache = EmbeddingCache(tmp_path, "toy-model")
+    keys = [text_key(f"t{i}") for i in range(5)]
+    vecs = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    cache.put(keys[:3], vecs[:3])
+    cache.put(keys, vecs)  # the first three are already there and are not appended again
+    assert (cache.vectors_path.stat().st_size // (8 * 4), len(cache)) == (5, 5)
+    found, got = cache.get([keys[4], text_key("unknown"), keys[0]])
+    assert found.tolist() == [True, False, True]
+    assert np.array_equal(got[0], vecs[4]) and np.array_equal(got[2], vecs[0]) and not got[1].any()
+    # a torn tail (crash mid-append) is overwritten by the next append
+    with open(cache.vectors_path, "ab") as fh:
+        fh.write(b"\x01\x02\x03")
+    cache.put([text_key("new")], vecs[:1] * 2)
+    found, got = cache.get([text_key("new"), keys[1]])
+    assert found.all() and np.array_equal(got[0], vecs[0] * 2) and np.array_equal(got[1], vecs[1])
+    with pytest.raises(StageError, match="holds 8-d vectors"):
+        cache.put([text_key("x")], np.zeros((1, 4), dtype=np.float32))
+
+
+def test_unknown_model_fails_with_one_clear_line(tmp_path):
+    with pytest.raises(StageError, match="could not be loaded offline"):
+        Embedder(model="no-such-org/no-such-model-xyz", cache_dir=tmp_path).embed(["hello"])
+
+
+def test_a_truncated_vectors_file_is_reported(tmp_path):
+    cache = EmbeddingCache(tmp_path, "toy-model")
+    keys = [text_key(f"t{i}") for i in range(3)]
+    cache.put(keys, np.ones((3, 4), dtype=np.float32))
+    with open(cache.vectors_path, "r+b") as fh:
+        fh.truncate(4 * 4)
+    with pytest.raises(StageError, match="shorter than its index"):
+        cache.get(keys)
