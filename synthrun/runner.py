@@ -221,5 +221,8 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
     if show_progress:
         from rich.console import Console
 
-        Console(stderr=True).print(render_table(metrics))
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            console = Console(stderr=True, width=160)
+        console.print(render_table(metrics))
     return metrics

@@ -10,9 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Keys whose values are secrets (``api_key_env`` / ``token_env`` name a variable and are fine).
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|token|credential|authorization|bearer)", re.I)
-_NAME_OF_VAR = re.compile(r"_env$", re.I)
+# Words of a key name that mark its value as a secret, matched word by word so that
+# ``max_tokens`` or ``tokens_out`` (counts) are not secrets while ``token`` or ``hf_token`` are.
+# ``api_key_env`` / ``token_env`` name an environment variable and are fine.
+_SECRET_WORDS = {"apikey", "secret", "secrets", "password", "passwd", "token", "credential",
+                 "credentials", "authorization", "bearer", "auth"}
+_COUNT_WORDS = {"max", "min", "num", "n", "count"}
+# ``key`` alone is a field name (sort key, cache key); after one of these it is a credential.
+_KEY_PREFIXES = {"api", "secret", "private", "access", "auth", "signing", "license"}
 # Values that look like keys whatever the field is called.
 _SECRET_VALUE = re.compile(
     r"^(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_\-]{20,}"
@@ -25,8 +30,15 @@ class SecretOverrideError(ValueError):
 
 
 def is_secret_key(key: str) -> bool:
+    """True when a config key's value would be a secret (``api_key``, ``hf_token``, ``password`` ...)."""
     last = key.split(".")[-1].lstrip("+~")
-    return bool(_SECRET_KEY.search(last)) and not _NAME_OF_VAR.search(last)
+    words = [w for w in re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", last) if w]
+    words = [w.lower() for w in words]
+    if not words or words[-1] == "env" or _COUNT_WORDS.intersection(words):
+        return False
+    if any(w == "key" and i > 0 and words[i - 1] in _KEY_PREFIXES for i, w in enumerate(words)):
+        return True
+    return bool(_SECRET_WORDS.intersection(words))
 
 
 def looks_like_secret(value: str) -> bool:

@@ -1,0 +1,207 @@
+"""The embedded SmolLM2 engine on the real model: constrained JSON, determinism, batching, caching."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from pydantic import BaseModel, Field
+
+from synthrun.llm.local_engine import (
+    GenResult,
+    LocalEngine,
+    _write_cache,
+    compute_dtype_name,
+    default_gguf_path,
+    load_model,
+)
+
+slow = pytest.mark.slow  # every test that runs the real model
+
+PASSAGES = [
+    "HDF5 groups are folder-like containers that hold datasets and other groups.",
+    "Chunked storage splits a dataset into regular blocks stored separately in the file.",
+    "Attributes are small named pieces of data attached to groups and datasets.",
+    "A LanceDB table stores vectors next to the rows they describe.",
+]
+
+
+class QAPair(BaseModel):
+    question: str = Field(max_length=120)
+    answer: str
+    tags: list[str] = []
+    difficulty: int = Field(ge=1, le=5)
+    note: str | None = None
+
+
+class Rating(BaseModel):
+    rating: int = Field(ge=0, le=3)
+    reason: str
+
+
+@pytest.fixture(scope="module")
+def engine() -> LocalEngine:
+    return LocalEngine.get()
+
+
+def qa_messages(text: str) -> list[dict]:
+    return [
+        {"role": "system", "content": "You write quiz questions. Answer in JSON."},
+        {"role": "user", "content": f"Write one question and its answer about: {text}"},
+    ]
+
+
+def rating_messages(question: str, answer: str) -> list[dict]:
+    return [{"role": "user", "content": f"Rate this answer from 0 to 3.\nQuestion: {question}\nAnswer: {answer}"}]
+
+
+@slow
+def test_qa_schema_always_valid(engine):
+    schema = QAPair.model_json_schema()
+    results = engine.generate_many(
+        [dict(messages=qa_messages(p), json_schema=schema, max_tokens=60, temperature=1.0, seed=i)
+         for i, p in enumerate(PASSAGES)]
+    )
+    assert len(results) == len(PASSAGES)
+    for r in results:
+        assert isinstance(r, GenResult)
+        pair = QAPair.model_validate_json(r.text)
+        assert 1 <= pair.difficulty <= 5 and len(pair.question) <= 120
+        assert 0 < r.completion_tokens <= 60 and r.prompt_tokens > 10
+        assert r.finish_reason == "stop"
+
+
+@slow
+def test_rating_schema_respects_integer_bounds(engine):
+    schema = Rating.model_json_schema()
+    pairs = [("What is 2+2?", "4"), ("Capital of France?", "Berlin"), ("What is HDF5?", "A file format"),
+             ("Who wrote Hamlet?", "Shakespeare"), ("Boiling point of water?", "100 C at sea level")]
+    results = engine.generate_many(
+        [dict(messages=rating_messages(q, a), json_schema=schema, max_tokens=40, temperature=1.2, seed=7 + i)
+         for i, (q, a) in enumerate(pairs)]
+    )
+    for r in results:
+        rating = Rating.model_validate_json(r.text)
+        assert 0 <= rating.rating <= 3
+
+
+@slow
+def test_tiny_budget_still_closes_the_json(engine):
+    schema = QAPair.model_json_schema()
+    compiled = engine.constraints.get(schema)
+    budget = compiled.min_tokens + 4
+    r = engine.generate(qa_messages(PASSAGES[0]), json_schema=schema, max_tokens=budget, temperature=1.0, seed=3)
+    QAPair.model_validate_json(r.text)
+    assert r.completion_tokens <= budget
+    assert r.closed_early and r.finish_reason == "stop"
+
+
+@slow
+def test_greedy_and_seeded_runs_repeat(engine):
+    msgs = qa_messages(PASSAGES[1])
+    first = engine.generate(msgs, max_tokens=12, temperature=0)
+    assert first.text and engine.generate(msgs, max_tokens=12, temperature=0).text == first.text
+    a = engine.generate(msgs, max_tokens=12, temperature=1.0, seed=11)
+    b = engine.generate(msgs, max_tokens=12, temperature=1.0, seed=11)
+    assert a.text == b.text
+    others = engine.generate_many([dict(messages=msgs, max_tokens=12, temperature=1.0, seed=s) for s in (1, 2, 3)])
+    assert len({r.text for r in others} | {a.text}) > 1, "different seeds should not all give the same sample"
+
+
+@slow
+def test_batched_rows_match_lone_runs(engine):
+    if engine.load_info["dtype"] != "float32":
+        pytest.skip("only float32 decoding is batch-invariant")
+    reqs = [dict(messages=qa_messages(p), max_tokens=16, temperature=0.8, seed=i) for i, p in enumerate(PASSAGES[:3])]
+    alone = [engine.generate(**r).text for r in reqs]
+    assert [r.text for r in engine.generate_many(reqs)] == alone
+
+
+@slow
+def test_free_text_stops_at_budget_or_stop_string(engine):
+    msgs = [{"role": "user", "content": "Write a long story about a dragon."}]
+    r = engine.generate(msgs, max_tokens=5, temperature=0)
+    assert r.finish_reason == "length" and r.completion_tokens == 5
+    full = engine.generate(msgs, max_tokens=30, temperature=0)
+    word = full.text.split()[3]
+    cut = engine.generate(msgs, max_tokens=30, temperature=0, stop=[word])
+    assert cut.finish_reason == "stop" and word not in cut.text and full.text.startswith(cut.text)
+
+
+@slow
+def test_concurrent_agenerate_is_batched(engine):
+    schema = Rating.model_json_schema()
+    before = dict(engine.stats)
+
+    async def many():
+        return await asyncio.gather(*[
+            engine.agenerate(rating_messages("What is HDF5?", a), json_schema=schema, max_tokens=30,
+                             temperature=0.7, seed=i)
+            for i, a in enumerate(["A file format", "A fish", "A container for arrays", "A car"])
+        ])
+
+    results = asyncio.run(many())
+    assert [0 <= Rating.model_validate_json(r.text).rating <= 3 for r in results] == [True] * 4
+    assert engine.stats["requests"] - before["requests"] == 4
+    assert engine.stats["peak_batch"] >= 2, "concurrent requests should share decode steps"
+
+
+@slow
+def test_prompt_longer_than_context_is_refused(engine):
+    with pytest.raises(ValueError, match="context"):
+        engine.generate([{"role": "user", "content": "word " * 9000}], max_tokens=10)
+    with pytest.raises(ValueError, match="messages is empty"):
+        engine.generate([], max_tokens=10)
+
+
+@slow
+def test_model_cache_roundtrip(engine, tmp_path, monkeypatch):
+    """The de-quantized cache is written atomically and reloads to the same weights."""
+    import torch
+
+    monkeypatch.setenv("SYNTHRUN_MODEL_CACHE", str(tmp_path))
+    target = tmp_path / "abc"
+    (target).mkdir()  # a broken leftover without the completion marker
+    (target / "junk").write_text("partial")
+    _write_cache(engine.model, engine.tokenizer, target, engine.gguf_path)
+    assert (target / "synthrun_cache.json").is_file() and not (target / "junk").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".tmp-", ".stale-"))]
+
+    from synthrun.llm import local_engine
+
+    monkeypatch.setattr(local_engine, "file_digest", lambda path: "abc")
+    model, tokenizer, info = load_model(engine.gguf_path)
+    assert info["source"] == "cache"
+    assert torch.equal(model.model.embed_tokens.weight, engine.model.model.embed_tokens.weight)
+    assert json.loads((target / "synthrun_cache.json").read_text())["format"] == 1
+
+
+@slow
+def test_frequency_penalty_curbs_repetition(engine):
+    msgs = [{"role": "user", "content": "Repeat the word hello ten times: hello hello hello hello hello"}]
+    plain = engine.generate(msgs, max_tokens=20, temperature=0)
+    penalized = engine.generate(msgs, max_tokens=20, temperature=0, frequency_penalty=100.0)
+    assert plain.text.lower().count("hello") >= 3
+    assert penalized.text.lower().count("hello") < plain.text.lower().count("hello")
+
+
+def test_dtype_choice_follows_env(monkeypatch):
+    monkeypatch.delenv("SYNTHRUN_LOCAL_DTYPE", raising=False)
+    assert compute_dtype_name() == "float32", "float32 by default: batched answers equal lone answers"
+    monkeypatch.setenv("SYNTHRUN_LOCAL_DTYPE", "float32")
+    assert compute_dtype_name() == "float32"
+    monkeypatch.setenv("SYNTHRUN_LOCAL_DTYPE", "bf16")
+    assert compute_dtype_name() == "bfloat16"
+    monkeypatch.setenv("SYNTHRUN_LOCAL_DTYPE", "auto")
+    assert compute_dtype_name() in ("float32", "bfloat16")
+    monkeypatch.setenv("SYNTHRUN_LOCAL_DTYPE", "int4")
+    with pytest.raises(ValueError, match="SYNTHRUN_LOCAL_DTYPE"):
+        compute_dtype_name()
+
+
+def test_gguf_ships_in_the_wheel():
+    path = default_gguf_path()
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    with path.open("rb") as fh:
+        assert fh.read(4) == b"GGUF"
