@@ -87,7 +87,8 @@ def test_sigkill_mid_stage_then_resume_equals_uninterrupted_run(tmp_path, chunk_
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         before_kill = server.stats()["requests"]
-        assert not list((tmp_path / "a").rglob("metrics.json")) or True
+        killed = [json.loads(m.read_text())["status"] for m in (tmp_path / "a").rglob("metrics.json")]
+        assert "completed" not in killed, "the kill must land before the run finished"
         resumed = _run_cli(full, tmp_path / "a")
         assert resumed.wait(120) == 0, resumed.stderr.read()
         total_a = server.stats()["requests"]
