@@ -79,19 +79,34 @@ _LAST_RUN: dict = {}
 def run_hydra(args: list[str]) -> int:
     """Run a recipe through Hydra with ``args`` as the command line."""
     import hydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
+    from synthrun.errors import compose_error_message
     from synthrun.paths import conf_dir
 
     register_resolvers()
     main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
-    saved = sys.argv
+    saved = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    user_wants_traceback = saved[1] == "1"
     sys.argv = ["synthrun", *args]
+    # Hydra re-raises instead of printing its multi-line report, so a bad recipe name or override
+    # becomes one line here (HYDRA_FULL_ERROR=1 from the user still shows the full trace).
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         main()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except (HydraException, OmegaConfBaseException) as exc:
+        if user_wants_traceback:
+            raise
+        return _err(compose_error_message(exc), 1)
     finally:
-        sys.argv = saved
+        sys.argv = saved[0]
+        if saved[1] is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved[1]
     return 0
 
 

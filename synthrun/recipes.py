@@ -47,7 +47,7 @@ def compose(name: str, overrides: list[str] | None = None, return_hydra_config: 
     from omegaconf.errors import OmegaConfBaseException
 
     from synthrun.cli import register_resolvers
-    from synthrun.errors import ComposeError
+    from synthrun.errors import ComposeError, compose_error_message
     from synthrun.paths import conf_dir
 
     register_resolvers()
@@ -58,6 +58,5 @@ def compose(name: str, overrides: list[str] | None = None, return_hydra_config: 
                 return_hydra_config=return_hydra_config,
             )
     except (HydraException, OmegaConfBaseException) as exc:
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        raise ComposeError(" ".join(lines[:2])) from None
+        raise ComposeError(compose_error_message(exc)) from None
     return cfg

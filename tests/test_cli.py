@@ -78,3 +78,25 @@ def test_run_name_is_safe_for_folders():
     assert _run_name("mine", "a=1") == "mine"
     assert "/" not in _run_name(None, "provider.model=openai/gpt-4o")
     assert len(_run_name(None, "x=" + "y" * 500)) <= 120
+
+
+def _one_error_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("synthrun: error:")
+    return lines[0]
+
+
+def test_run_with_unknown_recipe_or_provider_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SYNTHRUN_OUTPUTS", str(tmp_path))
+    assert main(["+recipe=no_such_recipe"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "recipe/no_such_recipe" in line and "hdf5_tools" in line and "qa" in line
+    assert main(["+recipe=qa", "provider=nope"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "provider/nope" in line and "ollama" in line
+    assert main(["+recipe=qa", "curate.no_such_param=3"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "curate.no_such_param" in line and "+curate.no_such_param=3" in line
+    assert list(tmp_path.iterdir()) == []
+    assert "HYDRA_FULL_ERROR" not in os.environ
