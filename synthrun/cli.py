@@ -97,6 +97,9 @@ def run_hydra(args: list[str]) -> int:
         main()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except KeyboardInterrupt:
+        return _err("interrupted; give the same command again to resume (finished stages and answered "
+                    "LLM calls are kept)", 130)
     except (HydraException, OmegaConfBaseException) as exc:
         if user_wants_traceback:
             raise

@@ -34,7 +34,7 @@ class RunMetrics(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
     recipe: str
-    status: str = "running"  # running | completed | failed
+    status: str = "running"  # running | completed | failed | interrupted
     error: str | None = None
     provider: str | None = None
     model: str | None = None

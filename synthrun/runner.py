@@ -211,7 +211,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             records, upstream, prev = outputs, _chain(fp, stage_dir), name
         metrics.status = "completed"
     except BaseException as exc:
-        metrics.status = "failed"
+        metrics.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         metrics.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         raise
     finally:

@@ -119,6 +119,29 @@ def test_sigkill_mid_stage_then_resume_equals_uninterrupted_run(tmp_path, chunk_
     assert ma.cache_hits > 0 and mb.cache_hits == 0
 
 
+def test_ctrl_c_mid_stage_is_one_line_and_resumable(tmp_path, chunk_db):
+    args = ["+recipe=qa", f"load.db={chunk_db}", "generate.n_pairs=3", "curate.threshold=0"]
+    with FakeOpenAIServerProcess(latency=0.15) as server:
+        full = [*args, *_provider(server.base_url, concurrency=2)]
+        proc = _run_cli(full, tmp_path / "a")
+        deadline = time.time() + 60
+        while server.stats()["answered"] < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+        err = proc.stderr.read()
+        assert "Traceback" not in err
+        assert [ln for ln in err.splitlines() if ln.startswith("synthrun: error:")] == [
+            "synthrun: error: interrupted; give the same command again to resume (finished stages and "
+            "answered LLM calls are kept)"]
+        (metrics_file,) = (tmp_path / "a").rglob("metrics.json")
+        assert json.loads(metrics_file.read_text())["status"] == "interrupted"
+        resumed = _run_cli(full, tmp_path / "a")
+        assert resumed.wait(120) == 0, resumed.stderr.read()
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["status"] == "completed" and metrics["cache_hits"] > 0
+
+
 def test_multirun_over_two_thresholds_gives_comparable_runs(tmp_path, chunk_db):
     with FakeOpenAIServer() as server:
         sweep = run_recipe("qa", [*_provider(server.base_url), f"load.db={chunk_db}", "generate.n_pairs=2",
