@@ -89,7 +89,7 @@ def mean_rating(records: list[Any]) -> float | None:
 
 
 SUMMARY_COLUMNS = [
-    "run", "status", "rows_final", "retention", "mean_rating", "llm_calls", "cache_hits",
+    "run", "status", "provider", "model", "rows_final", "retention", "mean_rating", "llm_calls", "cache_hits",
     "tokens_in", "tokens_out", "estimated_cost_usd", "wall_time_s",
 ]
 

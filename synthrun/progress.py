@@ -31,6 +31,14 @@ def make_progress(enabled: bool = True):
     )
 
 
+def stderr_console():
+    """A rich Console on stderr; wide when stderr is no terminal (logs, CI), so tables are not squeezed."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console if console.is_terminal else Console(stderr=True, width=160)
+
+
 def track(items: Iterable[T], total: int | None = None, desc: str = "", enabled: bool = True) -> Iterator[T]:
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]

@@ -219,10 +219,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
         metrics.recompute_totals()
         write_json(run_dir / "metrics.json", metrics.model_dump())
     if show_progress:
-        from rich.console import Console
+        from synthrun.progress import stderr_console
 
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            console = Console(stderr=True, width=160)
-        console.print(render_table(metrics))
+        stderr_console().print(render_table(metrics))
     return metrics

@@ -45,14 +45,15 @@ class SweepSummaryCallback(Callback):
         if rows:
             log.info("sweep summary: %s", Path(config.hydra.sweep.dir) / "sweep_summary.md")
             try:
-                from rich.console import Console
                 from rich.table import Table
+
+                from synthrun.progress import stderr_console
 
                 table = Table(title=f"sweep {config.hydra.sweep.dir}")
                 for col in SUMMARY_COLUMNS:
                     table.add_column(col)
                 for row in rows:
                     table.add_row(*("" if row[c] is None else str(row[c]) for c in SUMMARY_COLUMNS))
-                Console(stderr=True).print(table)
+                stderr_console().print(table)
             except Exception:  # pragma: no cover - display only
                 pass

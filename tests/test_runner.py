@@ -165,6 +165,28 @@ def test_multirun_over_two_thresholds_gives_comparable_runs(tmp_path, chunk_db):
     assert (sweep / "sweep_summary.md").read_text().count("\n") == 4
 
 
+def test_multirun_over_two_providers_gives_comparable_runs(tmp_path, chunk_db, monkeypatch):
+    fake_key = "sk-synthrun-sweep-" + "0a1b2c3d4e5f" * 3
+    monkeypatch.setenv("OPENAI_API_KEY", fake_key)
+    with FakeOpenAIServer() as server:
+        monkeypatch.setenv("OPENAI_API_BASE", server.base_url)
+        monkeypatch.setenv("VLLM_API_BASE", server.base_url)
+        sweep = run_recipe("qa", ["provider=vllm,openai", f"load.db={chunk_db}", "curate.threshold=0",
+                                  "progress=false", "sweep_name=p"], output_root=tmp_path / "out", multirun=True)
+        models = {r["model"] for r in server.requests}
+    runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    assert [r.name.split(",")[-1] for r in runs] == ["provider=openai", "provider=vllm"]
+    m = [json.loads((r / "metrics.json").read_text()) for r in runs]
+    assert [x["provider"] for x in m] == ["openai", "vllm"]
+    assert {x["model"] for x in m} == {"openai/gpt-4o-mini", "hosted_vllm/Qwen/Qwen2.5-7B-Instruct"}
+    assert models == {"gpt-4o-mini", "Qwen/Qwen2.5-7B-Instruct"}, "each run must call its own model"
+    assert list(m[0]) == list(m[1]) and _files(runs[0]) == _files(runs[1])
+    assert all(x["status"] == "completed" and x["llm_calls"] > 0 and x["cache_hits"] == 0 for x in m)
+    with open(sweep / "sweep_summary.csv") as fh:
+        assert [r["provider"] for r in csv.DictReader(fh)] == ["openai", "vllm"]
+    assert not [p for p in sweep.rglob("*") if p.is_file() and fake_key.encode() in p.read_bytes()]
+
+
 def test_key_from_environment_is_used_but_never_saved(tmp_path, chunk_db, monkeypatch):
     fake_key = "sk-synthrun-test-" + "9f8e7d6c5b4a" * 3
     monkeypatch.setenv("OPENAI_API_KEY", fake_key)
