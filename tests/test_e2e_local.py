@@ -43,6 +43,7 @@ def test_qa_recipe_on_embedded_model(tmp_path):
 
     rated = read_jsonl(stage_dir["curate"] / "data.jsonl")
     assert len(rated) == by_stage["curate"]["rows_out"]
+    assert len(rated) == len(pairs), "threshold 0: every pair the judge rated is kept"
     for r in rated:
         rt = r["rating"]
         assert 0 <= rt["clarity"] <= 3 and 0 <= rt["accuracy"] <= 3

@@ -16,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-                   check=True, capture_output=True)
+    # No build isolation: the build backend (hatchling, in the dev extra) is already installed, so
+    # building the wheel needs no package index.
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                    "-q", "-w", str(out), str(ROOT)], check=True, capture_output=True)
     (whl,) = out.glob("synthrun-*.whl")
     return whl
 

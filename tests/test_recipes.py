@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from synthrun.recipes import compose, list_recipes
+from synthrun.records import Record
 from synthrun.runner import build_stages
 from synthrun.stage import Stage
 
@@ -23,7 +24,7 @@ def test_recipe_composes_and_instantiates(name):
     assert [n for n, _ in stages] == list(cfg.stages)
     for stage_name, stage in stages:
         assert isinstance(stage, Stage), stage_name
-        assert stage.output_type is not None
+        assert issubclass(stage.input_type, Record) and issubclass(stage.output_type, Record), stage_name
 
 
 @pytest.mark.parametrize("info", list_recipes(), ids=lambda i: i.name)

@@ -154,7 +154,13 @@ def test_multirun_over_two_thresholds_gives_comparable_runs(tmp_path, chunk_db):
     m = [json.loads((r / "metrics.json").read_text()) for r in runs]
     assert list(m[0]) == list(m[1])
     assert [s["name"] for s in m[0]["stages"]] == [s["name"] for s in m[1]["stages"]]
-    assert m[0]["rows_final"] >= m[1]["rows_final"]
+    curate = [next(s for s in x["stages"] if s["name"] == "curate") for x in m]
+    assert curate[0]["rows_out"] == curate[0]["rows_in"] > 0  # threshold 0 keeps every rated pair
+    rejected = read_jsonl(runs[1] / "04_curate" / "rejected.jsonl")
+    assert len(rejected) == curate[1]["rows_in"] - curate[1]["rows_out"] > 0
+    assert all(r["rating"]["total"] < 9 for r in rejected)
+    assert all(r["rating"]["total"] >= 9 for r in read_jsonl(runs[1] / "04_curate" / "data.jsonl"))
+    assert m[0]["rows_final"] > m[1]["rows_final"]
     # the second run's generation is answered by the shared cache
     gen = [s for s in m[1]["stages"] if s["name"] == "generate"][0]
     assert gen["cache_hits"] == gen["llm_calls"] > 0

@@ -103,6 +103,8 @@ def test_changed_schema_does_not_reuse_unfit_answer(fake_server, fake_provider, 
     cache.put(key, client.model, {"text": '{"claim": 5}', "prompt_tokens": 1, "completion_tokens": 1})
     result = client.complete(msgs(0), schema=Fact)
     assert result.ok and not result.cached and len(fake_server.requests) == 1
+    # the planted entry sat under the very key the client looks up: it was replaced by the valid answer
+    assert cache.get(key)["text"] == result.text
 
 
 def test_key_and_api_base_never_stored(fake_server, fake_provider, tmp_path):

@@ -132,6 +132,7 @@ def test_free_text_stops_at_budget_or_stop_string(engine):
 @slow
 def test_concurrent_agenerate_is_batched(engine):
     schema = Rating.model_json_schema()
+    engine.stats["peak_batch"] = 0  # a running maximum: earlier tests in this process already raised it
     before = dict(engine.stats)
 
     async def many():
@@ -205,3 +206,27 @@ def test_gguf_ships_in_the_wheel():
     assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
     with path.open("rb") as fh:
         assert fh.read(4) == b"GGUF"
+
+
+def test_frequency_and_presence_penalties_in_the_sampler():
+    """No model needed: the penalty is subtracted per earlier occurrence (frequency) or once (presence)."""
+    import torch
+
+    from synthrun.llm.local_engine import _Batch, _Job, _Row
+
+    batch = _Batch.__new__(_Batch)
+    batch.torch = torch
+    logits = torch.tensor([0.0, 0.0, 0.0, 5.0, 4.0])
+
+    def pick(tokens, frequency=0.0, presence=0.0):
+        job = _Job(prompt_ids=[1], max_tokens=8, temperature=0.0, top_p=1.0, top_k=0,
+                   frequency_penalty=frequency, presence_penalty=presence, seed=0, constraint=None, stop=[])
+        row = _Row(job, torch)
+        row.tokens = tokens
+        return batch._pick(row, logits)
+
+    assert pick([3, 3]) == 3                   # no penalty: greedy keeps the best token
+    assert pick([3, 3], frequency=0.6) == 4    # 5 - 0.6 * 2 = 3.8 < 4
+    assert pick([3, 3], frequency=0.4) == 3    # 5 - 0.4 * 2 = 4.2 > 4
+    assert pick([3], presence=1.5) == 4        # 5 - 1.5 = 3.5 < 4
+    assert pick([3, 3, 3], presence=0.9) == 3  # presence does not grow with the count

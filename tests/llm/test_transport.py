@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import time
 
 import pytest
 
@@ -45,11 +44,17 @@ def test_status_classification():
     assert http_error(408, "x").reason == "timeout"
 
 
-def test_retry_after_seconds_and_http_date():
+def test_retry_after_seconds_and_http_date(monkeypatch):
+    import types
+
+    import synthrun.llm.transport as transport
+
+    now = 1_767_225_600.0  # a whole second, so the HTTP date loses nothing
+    monkeypatch.setattr(transport, "time", types.SimpleNamespace(time=lambda: now))
     assert _retry_after("3") == 3.0
     assert _retry_after(None) is None and _retry_after("soon") is None
-    later = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 <= _retry_after(later) <= 31
+    assert _retry_after(email.utils.formatdate(now + 30, usegmt=True)) == 30.0
+    assert _retry_after(email.utils.formatdate(now - 30, usegmt=True)) == 0.0  # a date in the past
 
 
 def test_scrub_removes_keys():

@@ -172,6 +172,7 @@ def test_qa_recipe_generate_enrich_curate_export(tmp_path):
     assert metrics["rows_final"] == 2 and metrics["mean_rating"] == 8
 
     plain = read_jsonl(skipped / "05_export" / "dataset" / "train.chatml.jsonl")
+    assert len(plain) == 2
     assert not any(row["messages"][-1]["content"].startswith("In short") for row in plain)
     stages = {s["name"]: s for s in json.loads((skipped / "metrics.json").read_text())["stages"]}
     assert stages["enrich"]["enabled"] is False and stages["enrich"]["llm_calls"] == 0

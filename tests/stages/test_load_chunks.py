@@ -61,9 +61,14 @@ def test_max_chunks_and_seeded_shuffle(db, tmp_path):
     a = LoadChunks(db=str(db), shuffle=True, seed=3).run([], _ctx(tmp_path))
     b = LoadChunks(db=str(db), shuffle=True, seed=3).run([], _ctx(tmp_path))
     c = LoadChunks(db=str(db), shuffle=True).run([], _ctx(tmp_path, seed=11))
+    source_order = [x.id for x in LoadChunks(db=str(db)).run([], _ctx(tmp_path))]
     assert [x.id for x in a] == [x.id for x in b]
-    assert sorted(x.id for x in a) == sorted(x.id for x in c)
-    assert len(LoadChunks(db=str(db), shuffle=True, max_chunks=4).run([], _ctx(tmp_path))) == 4
+    assert [x.id for x in a] != source_order, "shuffle=True must change the order"
+    assert [x.id for x in c] != [x.id for x in a], "without its own seed the run seed (11) is used"
+    assert sorted(x.id for x in a) == sorted(x.id for x in c) == sorted(source_order)
+    full = [x.id for x in LoadChunks(db=str(db), shuffle=True).run([], _ctx(tmp_path))]
+    cut = [x.id for x in LoadChunks(db=str(db), shuffle=True, max_chunks=4).run([], _ctx(tmp_path))]
+    assert cut == full[:4] and cut != source_order[:4], "max_chunks is applied after the shuffle"
 
 
 def test_missing_table_or_db_is_a_one_line_error(db, tmp_path):
