@@ -76,16 +76,25 @@ def _run_cli(args: list[str], out: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def _qa_args(chunk_db: Path, server) -> list[str]:
+    return ["+recipe=qa", f"load.db={chunk_db}", "generate.n_pairs=3", "curate.threshold=0",
+            *_provider(server.base_url, concurrency=2)]
+
+
+def _signal_mid_run(args: list[str], out: Path, server, sig: int) -> subprocess.Popen:
+    """Start a run and send it ``sig`` once the server has answered 4 requests."""
+    proc = _run_cli(args, out)
+    deadline = time.time() + 60
+    while server.stats()["answered"] < 4 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    return proc
+
+
 def test_sigkill_mid_stage_then_resume_equals_uninterrupted_run(tmp_path, chunk_db):
-    args = ["+recipe=qa", f"load.db={chunk_db}", "generate.n_pairs=3", "curate.threshold=0"]
     with FakeOpenAIServerProcess(latency=0.15) as server:
-        full = [*args, *_provider(server.base_url, concurrency=2)]
-        proc = _run_cli(full, tmp_path / "a")
-        deadline = time.time() + 60
-        while server.stats()["answered"] < 4 and time.time() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        full = _qa_args(chunk_db, server)
+        _signal_mid_run(full, tmp_path / "a", server, signal.SIGKILL).wait()
         before_kill = server.stats()["requests"]
         killed = [json.loads(m.read_text())["status"] for m in (tmp_path / "a").rglob("metrics.json")]
         assert "completed" not in killed, "the kill must land before the run finished"
@@ -120,14 +129,9 @@ def test_sigkill_mid_stage_then_resume_equals_uninterrupted_run(tmp_path, chunk_
 
 
 def test_ctrl_c_mid_stage_is_one_line_and_resumable(tmp_path, chunk_db):
-    args = ["+recipe=qa", f"load.db={chunk_db}", "generate.n_pairs=3", "curate.threshold=0"]
     with FakeOpenAIServerProcess(latency=0.15) as server:
-        full = [*args, *_provider(server.base_url, concurrency=2)]
-        proc = _run_cli(full, tmp_path / "a")
-        deadline = time.time() + 60
-        while server.stats()["answered"] < 4 and time.time() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        full = _qa_args(chunk_db, server)
+        proc = _signal_mid_run(full, tmp_path / "a", server, signal.SIGINT)
         assert proc.wait(30) == 130
         err = proc.stderr.read()
         assert "Traceback" not in err
