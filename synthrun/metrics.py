@@ -25,7 +25,10 @@ class StageMetrics(BaseModel):
     tokens_out: int = 0
     cost_usd: float = 0.0
     wall_time_s: float = 0.0
+    #: Records dropped or failed, by reason (what the stage lost and why).
     failures: dict[str, int] = Field(default_factory=dict)
+    #: LLM requests that failed after retries, by reason (counted once per request).
+    llm_failures: dict[str, int] = Field(default_factory=dict)
 
 
 class RunMetrics(BaseModel):
@@ -49,6 +52,7 @@ class RunMetrics(BaseModel):
     estimated_cost_usd: float = 0.0
     wall_time_s: float = 0.0
     failures_by_reason: dict[str, int] = Field(default_factory=dict)
+    llm_failures_by_reason: dict[str, int] = Field(default_factory=dict)
     stages: list[StageMetrics] = Field(default_factory=list)
 
     def recompute_totals(self) -> None:
@@ -59,18 +63,24 @@ class RunMetrics(BaseModel):
         self.tokens_in = sum(x.tokens_in for x in s)
         self.tokens_out = sum(x.tokens_out for x in s)
         self.estimated_cost_usd = round(sum(x.cost_usd for x in s), 6)
-        failures: dict[str, int] = {}
-        for x in s:
-            for reason, n in x.failures.items():
-                key = f"{x.name}:{reason}"
-                failures[key] = failures.get(key, 0) + n
-        self.failures_by_reason = failures
+        self.failures_by_reason = _by_stage(s, "failures")
+        self.llm_failures_by_reason = _by_stage(s, "llm_failures")
         if s:
             self.rows_final = s[-1].rows_out
             first = next((x for x in s if x.rows_out), None)
             base = first.rows_out if first else 0
             self.retention = round(self.rows_final / base, 4) if base else None
             self.mean_rating = next((x.mean_rating for x in reversed(s) if x.mean_rating is not None), None)
+
+
+def _by_stage(stages: list[StageMetrics], field: str) -> dict[str, int]:
+    """``{"stage:reason": n}`` over the stages' counters named ``field``."""
+    out: dict[str, int] = {}
+    for x in stages:
+        for reason, n in getattr(x, field).items():
+            key = f"{x.name}:{reason}"
+            out[key] = out.get(key, 0) + n
+    return out
 
 
 def mean_rating(records: list[Any]) -> float | None:
@@ -114,6 +124,7 @@ def render_table(m: RunMetrics) -> Any:
             "" if x.retention is None else f"{x.retention:.0%}",
             "" if x.mean_rating is None else f"{x.mean_rating:.2f}",
             str(x.llm_calls), str(x.cache_hits), f"{x.tokens_in}/{x.tokens_out}", f"{x.cost_usd:.4f}",
-            ", ".join(f"{k}={v}" for k, v in sorted(x.failures.items())),
+            ", ".join([f"{k}={v}" for k, v in sorted(x.failures.items())]
+                      + [f"llm:{k}={v}" for k, v in sorted(x.llm_failures.items())]),
         )
     return t

@@ -87,6 +87,24 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     return [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
 
 
+# LLM failure reasons that mean the provider was not reached or refused (not a weak answer).
+_PROVIDER_FAILURES = {"connection", "timeout", "http_4xx", "http_5xx", "rate_limited", "bad_response",
+                      "provider_error", "client_error"}
+
+
+def _check_llm_reached(name: str, sm: StageMetrics, provider: dict[str, Any], metrics: RunMetrics) -> None:
+    """Fail the run when every LLM request of a stage failed on the provider's side (down, bad model, key)."""
+    failed = sum(n for reason, n in sm.llm_failures.items() if reason in _PROVIDER_FAILURES)
+    if sm.llm_calls == 0 or failed < sm.llm_calls:
+        return
+    metrics.stages.append(sm)
+    model = str(provider.get("model") or "")
+    where = "in-process" if model.startswith("local/") else provider.get("api_base") or "its default endpoint"
+    reasons = ", ".join(f"{k}={v}" for k, v in sorted(sm.llm_failures.items()))
+    raise RecipeError(f"stage '{name}': all {sm.llm_calls} LLM calls failed ({reasons}); check the provider: "
+                      f"model {model!r} at {where} (`synthrun providers` shows the set-up)")
+
+
 def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
     base = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
     merged = dict(base or {})
@@ -199,17 +217,17 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             st = ctx.stats
             sm.llm_calls, sm.cache_hits = st.calls, st.cache_hits
             sm.tokens_in, sm.tokens_out, sm.cost_usd = st.prompt_tokens, st.completion_tokens, round(st.cost_usd, 6)
-            failures = dict(st.failures)
-            for k, v in ctx.failures.items():
-                failures[k] = failures.get(k, 0) + v
-            sm.failures = failures
+            sm.failures, sm.llm_failures = dict(ctx.failures), dict(st.failures)
             sm.wall_time_s = round(time.perf_counter() - t0, 3)
+            _check_llm_reached(name, sm, stage_provider, metrics)
             write_jsonl(stage_dir / "data.jsonl", outputs)
             write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
             marker.write_text(fp + "\n")
             metrics.stages.append(sm)
             records, upstream, prev = outputs, _chain(fp, stage_dir), name
         metrics.status = "completed"
+        if metrics.stages and metrics.stages[-1].rows_out == 0:
+            log.warning("the run finished with 0 records: see failures in %s", run_dir / "metrics.json")
     except BaseException as exc:
         metrics.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         metrics.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]

@@ -12,7 +12,6 @@ from typing import Any
 
 # Words of a key name that mark its value as a secret, matched word by word so that
 # ``max_tokens`` or ``tokens_out`` (counts) are not secrets while ``token`` or ``hf_token`` are.
-# ``api_key_env`` / ``token_env`` name an environment variable and are fine.
 _SECRET_WORDS = {"apikey", "secret", "secrets", "password", "passwd", "token", "credential",
                  "credentials", "authorization", "bearer", "auth"}
 _COUNT_WORDS = {"max", "min", "num", "n", "count"}
@@ -30,15 +29,18 @@ class SecretOverrideError(ValueError):
 
 
 def is_secret_key(key: str) -> bool:
-    """True when a config key's value would be a secret (``api_key``, ``hf_token``, ``password`` ...)."""
+    """True when a config key's value would be a secret (``api_key``, ``hf_token``, ``password`` ...).
+
+    The last word of the name decides: ``api_key_env`` names a variable, ``api_key_required`` is a
+    flag and ``max_tokens`` a count, none of them secrets.
+    """
     last = key.split(".")[-1].lstrip("+~")
-    words = [w for w in re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", last) if w]
-    words = [w.lower() for w in words]
-    if not words or words[-1] == "env" or _COUNT_WORDS.intersection(words):
+    words = [w.lower() for w in re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", last) if w]
+    if not words or _COUNT_WORDS.intersection(words):
         return False
-    if any(w == "key" and i > 0 and words[i - 1] in _KEY_PREFIXES for i, w in enumerate(words)):
-        return True
-    return bool(_SECRET_WORDS.intersection(words))
+    if words[-1] == "key":
+        return len(words) > 1 and words[-2] in _KEY_PREFIXES
+    return words[-1] in _SECRET_WORDS
 
 
 def looks_like_secret(value: str) -> bool:

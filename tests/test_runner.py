@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,3 +220,44 @@ def test_key_on_the_command_line_is_refused(tmp_path, override):
                           env={**os.environ, "SYNTHRUN_OUTPUTS": str(tmp_path)})
     assert proc.returncode == 2 and "refusing override" in proc.stderr and key not in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _cli(args: list[str], out: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SYNTHRUN_OUTPUTS": str(out), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "synthrun", *args, "progress=false"], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def test_missing_key_fails_at_once_in_one_line(tmp_path, chunk_db):
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    proc = subprocess.run([sys.executable, "-m", "synthrun", "+recipe=qa", "provider=openai",
+                           "provider.api_base=http://127.0.0.1:9/v1", f"load.db={chunk_db}", "progress=false"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**env, "SYNTHRUN_OUTPUTS": str(tmp_path)})
+    assert proc.returncode == 1
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("synthrun: error:")]
+    assert "OPENAI_API_KEY" in line and "no request was sent" in line
+    (metrics_file,) = tmp_path.rglob("metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["status"] == "failed" and [s["name"] for s in metrics["stages"]] == ["load"]
+
+
+def test_unreachable_provider_fails_the_run_and_counts_each_failure_once(tmp_path, chunk_db):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = _cli(["+recipe=qa", "provider=vllm", f"provider.api_base=http://127.0.0.1:{port}/v1",
+                 "provider.model=hosted_vllm/fake", "provider.max_retries=0", f"load.db={chunk_db}"], tmp_path)
+    assert proc.returncode == 1
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("synthrun: error:")]
+    assert "all 4 LLM calls failed (connection=4)" in line and f"127.0.0.1:{port}" in line
+    (metrics_file,) = tmp_path.rglob("metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["status"] == "failed"
+    generate = metrics["stages"][-1]
+    assert generate["name"] == "generate" and generate["llm_calls"] == 4
+    assert generate["llm_failures"] == {"connection": 4}  # requests, counted once each
+    assert metrics["llm_failures_by_reason"] == {"generate:connection": 4}
+    assert sum(generate["failures"].values()) == 4  # the records those requests would have made
+    stage_dir = metrics_file.parent / "02_generate"
+    assert not (stage_dir / "_SUCCESS").exists(), "a failed stage must run again next time"

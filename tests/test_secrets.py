@@ -12,7 +12,8 @@ def test_secret_key_names(key):
 
 
 @pytest.mark.parametrize("key", ["generate.max_tokens", "max_tokens", "tokens_out", "provider.api_key_env",
-                                 "token_env", "sort_key", "key", "curate.threshold"])
+                                 "token_env", "sort_key", "key", "curate.threshold",
+                                 "provider.api_key_required", "secret_key_file"])
 def test_ordinary_key_names(key):
     assert not is_secret_key(key)
 

@@ -14,7 +14,13 @@ from pydantic import BaseModel
 from synthrun.llm.cache import ResponseCache, request_key
 from synthrun.llm.jsonparse import ParseFailure, parse_answer
 from synthrun.llm.pricing import token_prices
-from synthrun.llm.transport import HTTPTransport, LiteLLMTransport, TransportError, is_openai_compatible
+from synthrun.llm.transport import (
+    HTTPTransport,
+    LiteLLMTransport,
+    TransportError,
+    api_key,
+    is_openai_compatible,
+)
 from synthrun.llm.types import LLMRequest, LLMResult, LLMStats
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,12 @@ class LLMClient:
             from synthrun.stage import StageError
 
             raise StageError("provider config has no 'model' (e.g. provider=local or provider.model=openai/gpt-4o-mini)")
+        if provider.get("api_key_required") and not api_key(provider):
+            from synthrun.stage import StageError
+
+            raise StageError(f"provider {provider.get('name') or provider['model']!r} needs a key: export "
+                             f"{provider.get('api_key_env')}=... (keys come from the environment only); "
+                             f"no request was sent")
         self.provider = provider
         self.model = str(provider["model"])
         self.concurrency = max(1, int(provider.get("concurrency") or 8))
