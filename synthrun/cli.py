@@ -116,9 +116,12 @@ def run_hydra(args: list[str]) -> int:
 def cmd_ls(args: list[str]) -> int:
     from synthrun.recipes import list_recipes
 
-    for info in list_recipes():
+    recipes = list_recipes()
+    for info in recipes:
         print(f"{info.name:<16} {info.summary}")
         print(f"{'':<16} $ {info.command}")
+    folders = list(dict.fromkeys(str(info.path.parent) for info in recipes))
+    print(f"\nrecipe files: {', '.join(folders)} (copy one to a folder in SYNTHRUN_RECIPE_PATH to make your own)")
     return 0
 
 

@@ -37,6 +37,9 @@ def test_ls_lists_recipes_with_commands(capsys):
     assert main(["ls"]) == 0
     out = capsys.readouterr().out
     assert "qa" in out and "$ synthrun +recipe=qa" in out
+    from synthrun.paths import recipes_dir
+
+    assert f"recipe files: {recipes_dir()}" in out
 
 
 def test_validate_ok_and_bad_param(capsys):

@@ -79,7 +79,7 @@ class Publish(Stage):
     @field_validator("repo_id")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
-        if value is not None and value.count("/") != 1 or not all(value.split("/")):
+        if value is not None and (value.count("/") != 1 or not all(value.split("/"))):
             raise ValueError(f"repo_id must look like 'namespace/name', got {value!r}")
         return value
 
@@ -128,7 +128,8 @@ class Publish(Stage):
         token = os.environ.get(self.token_env, "").strip()
         if not token:
             raise StageError(f"publish: no Hugging Face token in ${self.token_env}; export {self.token_env}=... "
-                             f"(a write token; it is read from the environment only) or set publish.dry_run=true")
+                             f"(a write token; it is read from the environment only), or write only the "
+                             f"card with +publish.dry_run=true")
         from huggingface_hub import CommitOperationAdd, HfApi, constants
         from huggingface_hub.errors import HfHubHTTPError
 

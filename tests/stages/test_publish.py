@@ -172,3 +172,13 @@ def test_hub_error_is_reported_without_the_token(tmp_path, monkeypatch, hub):
     with pytest.raises(StageError, match="publish: upload to me/ds failed") as info:
         stage.run(_records(), _ctx(tmp_path))
     assert TOKEN not in str(info.value)
+
+
+def test_repo_id_is_optional_but_must_be_namespace_slash_name():
+    from pydantic import ValidationError
+
+    assert Publish(repo_id=None, dry_run=True).repo_id is None
+    assert Publish(repo_id="me/hdf5-qa").repo_id == "me/hdf5-qa"
+    for bad in ("hdf5-qa", "me/", "/x", "a/b/c"):
+        with pytest.raises(ValidationError, match="namespace/name"):
+            Publish(repo_id=bad)
