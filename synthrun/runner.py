@@ -82,9 +82,19 @@ def build_stage(name: str, node: DictConfig, allow: list[str]) -> Stage:
 
 
 def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
-    """Compose-time check of a whole recipe: every stage instantiated, nothing run."""
+    """Compose-time check of a whole recipe: every stage instantiated and its prompts found, nothing run."""
+    from synthrun.prompts import PromptError
+
     allow = [str(a) for a in cfg.get("allow_targets") or []]
-    return [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
+    prompts = PromptLibrary([Path(p) for p in cfg.get("prompt_dirs") or []])
+    stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
+    for name, stage in stages:
+        for prompt in stage.prompt_names() if stage.enabled else []:
+            try:
+                prompts.get(prompt)
+            except (PromptError, OSError) as exc:
+                raise RecipeError(f"stage '{name}': {exc}") from None
+    return stages
 
 
 # LLM failure reasons that mean the provider was not reached or refused (not a weak answer).

@@ -55,6 +55,23 @@ class Stage(BaseModel):
     enabled: bool = True
     llm: dict[str, Any] = Field(default_factory=dict)
 
+    def prompt_names(self) -> list[str]:
+        """Prompt files this stage will render, checked before anything runs.
+
+        By convention these are the string fields named ``prompt``, ``prompt_file`` or
+        ``*_prompt`` (``system_prompt`` is message text, not a file) and the values of a
+        ``prompts`` mapping.
+        """
+        names: list[str] = []
+        for field_name in type(self).model_fields:
+            value = getattr(self, field_name)
+            if field_name == "prompts" and isinstance(value, dict):
+                names.extend(str(v) for v in value.values() if v)
+            elif isinstance(value, str) and value and field_name != "system_prompt" and (
+                    field_name in ("prompt", "prompt_file") or field_name.endswith("_prompt")):
+                names.append(value)
+        return names
+
     def run(self, records: list[Any], ctx: StageContext) -> list[Record]:
         """Transform ``records`` (already validated as ``input_type``) into output records."""
         raise NotImplementedError

@@ -103,3 +103,17 @@ def test_run_with_unknown_recipe_or_provider_is_one_line(tmp_path, capsys, monke
     assert "curate.no_such_param" in line and "+curate.no_such_param=3" in line
     assert list(tmp_path.iterdir()) == []
     assert "HYDRA_FULL_ERROR" not in os.environ
+
+
+def test_missing_or_broken_prompt_file_fails_before_anything_runs(tmp_path, capsys):
+    assert main(["validate", "qa", f"generate.prompt_file={tmp_path}/nope.yaml"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "stage 'generate'" in line and "nope.yaml" in line
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("system: only a system prompt\n")
+    assert main(["validate", "qa", f"generate.prompt_file={broken}"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "broken.yaml" in line and "'user' template" in line
+    good = tmp_path / "mine.yaml"
+    good.write_text("user: 'Write a question about {{ text }}'\n")
+    assert main(["validate", "qa", f"generate.prompt_file={good}"]) == 0
