@@ -200,10 +200,22 @@ def dataset_stats(examples: list[dict[str, Any]], threshold: float = 0.7, ngram:
     }
 
 
-def overall_score(stats: dict[str, Any]) -> float | None:
-    """Quality (mean of the judge score and the mean rating, whichever exist) times (1 - near-duplicate rate)."""
-    judge = (stats.get("judge") or {}).get("score")
-    signals = [x for x in (judge, stats.get("mean_rating")) if x is not None]
+def shared_signals(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The quality signals every dataset has (``judge``, ``mean_rating``), so no dataset wins by having more."""
+    out = []
+    if rows and all((r.get("judge") or {}).get("score") is not None for r in rows):
+        out.append("judge")
+    if rows and all(r.get("mean_rating") is not None for r in rows):
+        out.append("mean_rating")
+    return tuple(out)
+
+
+def overall_score(stats: dict[str, Any], signals_used: tuple[str, ...] = ("judge", "mean_rating")) -> float | None:
+    """Quality (mean of the judge score and the mean rating, of those in ``signals_used`` that exist)
+    times (1 - near-duplicate rate)."""
+    judge = (stats.get("judge") or {}).get("score") if "judge" in signals_used else None
+    rating = stats.get("mean_rating") if "mean_rating" in signals_used else None
+    signals = [x for x in (judge, rating) if x is not None]
     if not signals:
         return None
     return round(statistics.fmean(signals) * (1 - stats["near_duplicate_rate"]), 3)
@@ -348,12 +360,16 @@ class Compare(Stage):
                          **dataset_stats(examples, self.near_dup_threshold, self.ngram, self.num_perm)})
         if self.sample_size:
             self._judge(rows, loaded, ctx)
+        # Score on what every dataset has: an exported file without ratings is not beaten by
+        # a rated one merely because the rated one carries a second signal.
+        signals = shared_signals(rows)
         for row in rows:
-            row["overall_score"] = overall_score(row)
+            row["overall_score"] = overall_score(row, signals)
         best, why = recommend(rows)
+        why = f"{why}; overall score from {' and '.join(signals) or 'no shared quality signal'}"
         for row in rows:
             row["recommended"] = row["name"] == best
-        report = {"recommended": best, "reason": why, "datasets": rows}
+        report = {"recommended": best, "reason": why, "signals": list(signals), "datasets": rows}
         write_json(ctx.stage_dir / "report.json", report)
         atomic_write_text(ctx.stage_dir / "report.md", render_markdown(rows, best, why))
         ctx.summary.update({"recommended": best, "reason": why})

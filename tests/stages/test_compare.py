@@ -119,6 +119,24 @@ def test_list_of_paths_and_no_judge(tmp_path):
     assert [r.recommended for r in out] == [False, True, False]
 
 
+def test_an_unrated_dataset_is_scored_on_the_signals_both_have(tmp_path, server):
+    """A plain ChatML export (no ratings) against a rated one: only the judge score counts for both."""
+    paths = write_datasets(tmp_path)
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    ctx = StageContext(name="export", run_id="r", run_dir=tmp_path, stage_dir=plain_dir, show_progress=False)
+    rows = read_jsonl(paths["dupes"])
+    Export(format="chatml").run([QAPair.model_validate(r) for r in rows], ctx)
+    datasets = {"small": str(plain_dir / "dataset" / "train.chatml.jsonl"), "dupes": str(paths["dupes"])}
+    out = {r.name: r.model_dump() for r in Compare(datasets=datasets, sample_size=2).run([], make_ctx(tmp_path, server))}
+    assert out["small"]["mean_rating"] is None and out["dupes"]["mean_rating"] == 6
+    # judge only (9 and 8), times (1 - near-dup rate 0.5) for both: the rating of "dupes" is not added
+    assert out["small"]["overall_score"] == 4.5 and out["dupes"]["overall_score"] == 4.0
+    report = json.loads((tmp_path / "run" / "01_compare" / "report.json").read_text())
+    assert report["signals"] == ["judge"] and report["recommended"] == "small"
+    assert report["reason"].endswith("overall score from judge")
+
+
 def test_reads_every_export_format_back():
     cot = CoTExample(id="c", question="Why?", reasoning=["one", "two"], answer="Because.", rating=rating(7),
                      provenance=Provenance(source="s.rst"))
