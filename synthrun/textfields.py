@@ -176,3 +176,17 @@ def response_text(obj: Any, fields: str | Sequence[str] | None = None) -> str:
 def full_text(obj: Any) -> str:
     """Return the request and the answer of an example as one text."""
     return "\n\n".join(t for t in (prompt_text(obj), response_text(obj)) if t)
+
+
+def names_topic(topic: str | None, *texts: str | None) -> bool:
+    """True when any text names ``topic`` as a whole word (case-insensitive), e.g. "HDF5" in a question.
+
+    A record that names its topic is on topic; only the others need an LLM's verdict.
+    """
+    import re
+
+    if not topic or not topic.strip():
+        return False
+    pattern = re.compile(rf"(?<![\w]){re.escape(topic.strip())}(?![\w])", re.I)
+    return any(pattern.search(t) for t in texts if t)
+

@@ -11,6 +11,7 @@ from synthrun.io import write_jsonl
 from synthrun.llm.types import LLMRequest
 from synthrun.records import CoTExample, QAPair, Rating, Record
 from synthrun.stage import Stage, StageError
+from synthrun.textfields import names_topic
 
 
 class JudgeOut(BaseModel):
@@ -62,7 +63,9 @@ def rate_records(stage: RateBase, records: list[Record], ctx: StageContext) -> l
         rating = Rating(
             clarity=out.clarity, accuracy=out.accuracy, usefulness=out.usefulness, difficulty=out.difficulty,
             total=out.clarity + out.accuracy + out.usefulness + out.difficulty, reasoning=out.reasoning.strip(),
-            topic_relevant=getattr(out, "topic_relevant", None), judge_model=res.model or ctx.model_name,
+            topic_relevant=True if names_topic(stage.topic, item.question, item.answer) else getattr(
+                out, "topic_relevant", None),
+            judge_model=res.model or ctx.model_name,
         )
         rated.append(item.model_copy(update={"rating": rating}))
     return rated
@@ -83,7 +86,8 @@ class Curate(RateBase):
 
     Attributes:
         threshold: Minimum ``rating.total`` to keep.
-        topic: Also ask whether the record is about this topic; off-topic records are dropped.
+        topic: Also ask whether the record is about this topic; off-topic records are dropped
+            (a record whose question or answer names the topic is on topic whatever the judge says).
         prompt: Judge prompt name (``prompts/curate.yaml``).
         show_source: Give the judge the source passage from provenance, when present.
         keep_rejected: Write rejected records with their reason to ``rejected.jsonl``.

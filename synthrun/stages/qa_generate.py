@@ -11,6 +11,7 @@ from synthrun.io import write_jsonl
 from synthrun.llm.types import LLMRequest
 from synthrun.records import Chunk, Provenance, QAPair, Record, stable_id
 from synthrun.stage import Stage, StageError
+from synthrun.textfields import names_topic
 
 DEFAULT_TYPES = ["factual", "analytical", "explanatory", "inferential"]
 
@@ -51,7 +52,8 @@ class GenerateQA(Stage):
         extra_instructions: Text appended to the user prompt.
         prompt: Prompt for prose chunks; ``code_prompt`` is used for code chunks.
         prompt_file: A user prompt file (YAML with ``system``/``user``) replacing ``prompt``.
-        topic: When set, an LLM check drops pairs that are not about this topic (reason kept).
+        topic: When set, an LLM check drops pairs that are not about this topic (reason kept);
+            pairs whose question or answer names the topic are kept without a check.
         keep_source_text: Store the chunk text in provenance (else only chunk id and source).
         max_tokens: Token budget of one generation.
     """
@@ -129,14 +131,16 @@ class GenerateQA(Stage):
     def _topic_filter(self, pairs: list[QAPair], ctx: StageContext) -> list[QAPair]:
         if not self.topic or not self.topic.strip():
             raise StageError(f"{ctx.name}: `topic` is empty")
+        named = [p for p in pairs if names_topic(self.topic, p.question, p.answer)]
         requests = [
             LLMRequest(
                 messages=ctx.prompts.render(self.topic_prompt, topic=self.topic, question=p.question, answer=p.answer),
                 schema=TopicVerdict, params={"max_tokens": 120, "temperature": 0.0}, tag=p,
             )
-            for p in pairs
+            for p in pairs if not names_topic(self.topic, p.question, p.answer)
         ]
-        kept, dropped = [], []
+        ctx.summary["topic_named"] = len(named)  # kept without asking: the pair names the topic
+        kept, dropped = named, []
         for res in ctx.llm.map(requests, desc=f"topic '{self.topic}'"):
             pair: QAPair = res.request.tag
             if not res.ok:

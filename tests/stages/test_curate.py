@@ -103,6 +103,15 @@ def test_topic_relevance_drops_off_topic(tmp_path, server):
     assert {schema_name(r) for r in server.requests} == {"JudgeTopicOut"}
 
 
+def test_a_record_naming_the_topic_is_on_topic_whatever_the_judge_says(tmp_path, server):
+    ctx = make_ctx(tmp_path, server)
+    named = qa("Q-offtopic").model_copy(update={"id": "named", "answer": "It is stored in an hdf5 file."})
+    near_miss = qa("Q-offtopic").model_copy(update={"id": "near", "answer": "See the HDF50 archive."})
+    kept = Curate(threshold=0, topic="HDF5").run(as_runner_gives(named, near_miss), ctx)
+    assert [(r.id, r.rating.topic_relevant) for r in kept] == [("named", True)]
+    assert ctx.failures == {"off_topic": 1} and len(server.requests) == 2  # both still rated
+
+
 def test_failed_rating_is_rejected_as_not_rated(tmp_path, server):
     server.fail_next("400")
     ctx = make_ctx(tmp_path, server, max_retries=0, concurrency=1)

@@ -153,6 +153,16 @@ def test_topic_filter_drops_off_topic_pairs_with_reason(db, tmp_path, server):
     assert len(topic_requests) == 4 and all("Topic: HDF5" in user_text(r) for r in topic_requests)
 
 
+def test_pairs_naming_the_topic_skip_the_topic_check(db, tmp_path, server):
+    chunks = load(db, tmp_path, server)
+    ctx = make_ctx(tmp_path, server)
+    pairs = GenerateQA(topic="groups").run(chunks, ctx)
+    assert sorted(p.provenance.chunk_id for p in pairs) == ["code-0", "text-0", "text-1"]
+    topic_requests = [r for r in server.requests if schema_name(r) == "TopicVerdict"]
+    assert len(topic_requests) == 3 and not any("Groups are folder-like" in user_text(r) for r in topic_requests)
+    assert ctx.summary["topic_named"] == 1 and ctx.failures == {"off_topic": 1}
+
+
 def test_unusable_answers_are_counted_not_kept(db, tmp_path, server):
     server.fail_next("garbage")
     ctx = make_ctx(tmp_path, server, json_retries=0)
