@@ -17,6 +17,7 @@ all its turns.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -183,8 +184,6 @@ def names_topic(topic: str | None, *texts: str | None) -> bool:
 
     A record that names its topic is on topic; only the others need an LLM's verdict.
     """
-    import re
-
     if not topic or not topic.strip():
         return False
     pattern = re.compile(rf"(?<![\w]){re.escape(topic.strip())}(?![\w])", re.I)

@@ -131,13 +131,15 @@ class GenerateQA(Stage):
     def _topic_filter(self, pairs: list[QAPair], ctx: StageContext) -> list[QAPair]:
         if not self.topic or not self.topic.strip():
             raise StageError(f"{ctx.name}: `topic` is empty")
-        named = [p for p in pairs if names_topic(self.topic, p.question, p.answer)]
+        named, unnamed = [], []
+        for p in pairs:
+            (named if names_topic(self.topic, p.question, p.answer) else unnamed).append(p)
         requests = [
             LLMRequest(
                 messages=ctx.prompts.render(self.topic_prompt, topic=self.topic, question=p.question, answer=p.answer),
                 schema=TopicVerdict, params={"max_tokens": 120, "temperature": 0.0}, tag=p,
             )
-            for p in pairs if not names_topic(self.topic, p.question, p.answer)
+            for p in unnamed
         ]
         ctx.summary["topic_named"] = len(named)  # kept without asking: the pair names the topic
         kept, dropped = named, []
