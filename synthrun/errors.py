@@ -13,8 +13,7 @@ class ComposeError(Exception):
 
 
 # Lines of Hydra/OmegaConf messages that say nothing about the user's mistake.
-_NOISE = ("Config search path", "provider=", "Set the environment variable HYDRA_FULL_ERROR", "full_key:",
-          "object_type=", "reference_type=")
+_NOISE = ("Set the environment variable HYDRA_FULL_ERROR", "full_key:", "object_type=", "reference_type=")
 
 
 def compose_error_message(exc: BaseException) -> str:
@@ -25,13 +24,13 @@ def compose_error_message(exc: BaseException) -> str:
         line = raw.strip()
         if not line:
             continue
-        if options is not None and raw.startswith("\t") and not line.startswith("provider="):
+        if options is not None and raw.startswith("\t"):
             options.append(line)
             continue
         if options is not None:
             parts[-1] += " " + ", ".join(options)
             options = None
-        if line.startswith("Config search path"):
+        if line.startswith("Config search path"):  # what follows lists folders, not the mistake
             break
         if line.startswith(_NOISE):
             continue
