@@ -142,18 +142,18 @@ class GenerateQA(Stage):
             for p in unnamed
         ]
         ctx.summary["topic_named"] = len(named)  # kept without asking: the pair names the topic
-        kept, dropped = named, []
+        kept_ids, dropped = {p.id for p in named}, []
         for res in ctx.llm.map(requests, desc=f"topic '{self.topic}'"):
             pair: QAPair = res.request.tag
             if not res.ok:
                 ctx.fail(f"topic_check_{res.error}")
                 dropped.append({**pair.model_dump(mode="json"), "dropped_reason": f"topic check failed: {res.error}"})
             elif res.parsed.on_topic:  # type: ignore[union-attr]
-                kept.append(pair)
+                kept_ids.add(pair.id)
             else:
                 ctx.fail("off_topic")
                 dropped.append({**pair.model_dump(mode="json"),
                                 "dropped_reason": f"off topic: {res.parsed.reason}"})  # type: ignore[union-attr]
         write_jsonl(ctx.stage_dir / "dropped.jsonl", dropped)
         ctx.summary["off_topic_dropped"] = len(dropped)
-        return kept
+        return [p for p in pairs if p.id in kept_ids]  # in generation order

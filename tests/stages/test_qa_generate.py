@@ -157,7 +157,11 @@ def test_pairs_naming_the_topic_skip_the_topic_check(db, tmp_path, server):
     chunks = load(db, tmp_path, server)
     ctx = make_ctx(tmp_path, server)
     pairs = GenerateQA(topic="groups").run(chunks, ctx)
+    everything = read_jsonl(ctx.stage_dir / "dropped.jsonl") + [p.model_dump(mode="json") for p in pairs]
     assert sorted(p.provenance.chunk_id for p in pairs) == ["code-0", "text-0", "text-1"]
+    order = [c.id for c in chunks]
+    assert [p.provenance.chunk_id for p in pairs] == [c for c in order if c != "text-2"], "generation order kept"
+    assert len(everything) == 4
     topic_requests = [r for r in server.requests if schema_name(r) == "TopicVerdict"]
     assert len(topic_requests) == 3 and not any("Groups are folder-like" in user_text(r) for r in topic_requests)
     assert ctx.summary["topic_named"] == 1 and ctx.failures == {"off_topic": 1}
