@@ -8,7 +8,6 @@ torch or transformers until a stage needs them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
@@ -34,12 +33,10 @@ key are refused. Hydra's own options: synthrun --hydra-help
 """
 
 
-def _run_name(run_name: str | None, override_dirname: str | None) -> str:
-    name = run_name or override_dirname or "default"
-    name = re.sub(r"[^A-Za-z0-9._=,+\-]", "_", str(name))
-    if len(name) > 120:
-        name = name[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
-    return name
+def _run_name(run_name: str | None, overrides, exclude_keys=None) -> str:
+    from synthrun.run_names import run_name as make_run_name
+
+    return make_run_name(run_name, overrides, exclude_keys)
 
 
 def register_resolvers() -> None:
@@ -47,6 +44,11 @@ def register_resolvers() -> None:
 
     if not OmegaConf.has_resolver("synthrun_run_name"):
         OmegaConf.register_new_resolver("synthrun_run_name", _run_name)
+    if not OmegaConf.has_resolver("synthrun_sweep_id"):
+        from synthrun.run_names import sweep_id
+
+        # cached, and Hydra copies the cache to every job of a sweep: one folder per sweep
+        OmegaConf.register_new_resolver("synthrun_sweep_id", sweep_id, use_cache=True)
 
 
 def _err(msg: str, code: int = 2) -> int:
@@ -60,11 +62,15 @@ def _has_recipe(args: list[str]) -> bool:
 
 def _task(cfg) -> None:  # called by Hydra inside the run folder context
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from synthrun.errors import USER_ERRORS
     from synthrun.runner import run
+    from synthrun.secrets import protect_run_folder
 
     hc = HydraConfig.get()
+    sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
+    protect_run_folder(Path(hc.runtime.output_dir), hc.output_subdir, sweep_dir)
     try:
         metrics = run(cfg, Path(hc.runtime.output_dir), overrides=list(hc.overrides.task))
     except USER_ERRORS as exc:
@@ -134,9 +140,11 @@ def cmd_validate(args: list[str]) -> int:
 
     name, overrides = args[0].removeprefix("+recipe="), args[1:]
     try:
+        from synthrun.allowlist import check_override_targets
         from synthrun.secrets import check_overrides
 
         check_overrides(overrides)
+        check_override_targets(overrides)
         cfg = compose(name, overrides)
         stages = build_stages(cfg)
     except USER_ERRORS as exc:
@@ -193,11 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "--hydra-help":
         return run_hydra(["--hydra-help"])
+    from synthrun.allowlist import TargetError, check_override_targets
     from synthrun.secrets import SecretOverrideError, check_overrides
 
     try:
-        check_overrides(args)
-    except SecretOverrideError as exc:
+        check_overrides(args)  # before Hydra parses, composes or echoes anything
+        check_override_targets(args)
+    except (SecretOverrideError, TargetError) as exc:
         return _err(str(exc))
     passthrough = any(a in ("--cfg", "-c", "--info", "-i", "--resolve") or a.startswith("--cfg") for a in args)
     if not _has_recipe(args) and not passthrough:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from synthrun.allowlist import TargetError
 from synthrun.prompts import PromptError
 from synthrun.runner import RecipeError
 from synthrun.secrets import SecretOverrideError
@@ -45,5 +46,5 @@ def compose_error_message(exc: BaseException) -> str:
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    RecipeError, StageError, PromptError, SecretOverrideError, ComposeError, FileNotFoundError,
+    RecipeError, StageError, PromptError, SecretOverrideError, TargetError, ComposeError, FileNotFoundError,
 )

@@ -24,7 +24,7 @@ from synthrun.io import read_jsonl, write_json, write_jsonl
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
 from synthrun.records import Record
-from synthrun.secrets import redact
+from synthrun.secrets import redact, redact_text
 from synthrun.stage import Stage, StageError
 
 log = logging.getLogger("synthrun")
@@ -52,40 +52,43 @@ def stage_names(cfg: DictConfig) -> list[str]:
 
 
 def build_stage(name: str, node: DictConfig, allow: list[str]) -> Stage:
-    """Instantiate one stage block, refusing targets outside ``synthrun.`` and ``allow``."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
+    """Build one stage block: its ``_target_`` must be an allowed Stage class (see synthrun.allowlist).
+
+    The class validates the block's plain parameters itself, so nothing nested is ever instantiated.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    from synthrun.allowlist import TargetError, resolve_stage_class
 
     target = str(node._target_)
-    prefixes = ["synthrun.", *allow]
-    if not any(target.startswith(p) for p in prefixes):
-        raise RecipeError(
-            f"stage '{name}': _target_ '{target}' is not allowed (only {prefixes}); "
-            f"add its module prefix to `allow_targets` to permit it"
-        )
+    try:
+        cls = resolve_stage_class(node._target_, allow, where=f"stage '{name}'")
+    except TargetError as exc:
+        raise RecipeError(str(exc)) from None
     missing = [k for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
     if missing:
         raise RecipeError(f"stage '{name}': `{missing[0]}` has no value; set it with {name}.{missing[0]}=...")
     try:
-        stage = instantiate(node, _convert_="all")
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ValidationError):
-            raise RecipeError(f"stage '{name}' ({target}): {_first_error(cause)}") from None
-        msg = str(cause or exc).strip().splitlines()
-        raise RecipeError(f"stage '{name}' ({target}): {msg[-1] if msg else exc}") from None
-    except ValidationError as exc:  # pragma: no cover - depends on hydra version
+        params = OmegaConf.to_container(node, resolve=True)
+        params.pop("_target_", None)
+        return cls.model_validate(params)
+    except ValidationError as exc:
         raise RecipeError(f"stage '{name}' ({target}): {_first_error(exc)}") from None
-    if not isinstance(stage, Stage):
-        raise RecipeError(f"stage '{name}': {target} is not a synthrun Stage")
-    return stage
+    except (OmegaConfBaseException, TypeError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()
+        raise RecipeError(f"stage '{name}' ({target}): {msg[0] if msg else type(exc).__name__}") from None
 
 
 def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     """Compose-time check of a whole recipe: every stage instantiated and its prompts found, nothing run."""
+    from synthrun.allowlist import TargetError, check_targets
     from synthrun.prompts import PromptError
 
     allow = [str(a) for a in cfg.get("allow_targets") or []]
+    try:
+        check_targets(cfg, allow)  # every _target_ at any depth, before anything is built
+    except TargetError as exc:
+        raise RecipeError(str(exc)) from None
     prompts = PromptLibrary([Path(p) for p in cfg.get("prompt_dirs") or []])
     stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
     for name, stage in stages:
@@ -110,6 +113,7 @@ def _check_llm_reached(name: str, sm: StageMetrics, provider: dict[str, Any], me
     metrics.stages.append(sm)
     model = str(provider.get("model") or "")
     where = "in-process" if model.startswith("local/") else provider.get("api_base") or "its default endpoint"
+    where = redact_text(str(where))
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(sm.llm_failures.items()))
     raise RecipeError(f"stage '{name}': all {sm.llm_calls} LLM calls failed ({reasons}); check the provider: "
                       f"model {model!r} at {where} (`synthrun providers` shows the set-up)")
@@ -181,7 +185,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
     provider = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
     metrics = RunMetrics(
         run_id=run_id, recipe=str(cfg.recipe_name), provider=provider.get("name"),
-        model=provider.get("model"), overrides=list(overrides or []),
+        model=provider.get("model"), overrides=[redact_text(str(o)) for o in overrides or []],
     )
     cache_dir = cfg.paths.get("cache_dir")
     cache_path = Path(cache_dir) / "llm.sqlite" if cache_dir else None
@@ -240,7 +244,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             log.warning("the run finished with 0 records: see failures in %s", run_dir / "metrics.json")
     except BaseException as exc:
         metrics.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        metrics.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        metrics.error = redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0])[:500]
         raise
     finally:
         metrics.wall_time_s = round(time.perf_counter() - started, 3)

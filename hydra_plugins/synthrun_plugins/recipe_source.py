@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+import yaml
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.object_type import ObjectType
 from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
@@ -36,6 +37,17 @@ def recipe_header(text: str) -> dict[str, str | None]:
     return {"package": package}
 
 
+def yaml_problem(exc: BaseException) -> str:
+    """One line for a YAML error: the problem and where (line and column, 1-based)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        what = "; ".join(str(p) for p in (exc.context, exc.problem) if p)
+        if mark is not None:
+            return f"{what} (line {mark.line + 1}, column {mark.column + 1})"
+        return what
+    return " ".join(str(exc).split())
+
+
 class RecipeConfigSource(ConfigSource):
     """A folder of recipe files seen by Hydra as the group ``recipe``."""
 
@@ -58,9 +70,16 @@ class RecipeConfigSource(ConfigSource):
         local = self._local(self._normalize_file_name(config_path))
         if local is None or not local.is_file():
             raise ConfigLoadError(f"Config not found : {config_path}")
-        text = local.read_text(encoding="utf-8")
+        try:
+            text = local.read_text(encoding="utf-8")
+            config = OmegaConf.create(OmegaConf.load(local))
+        except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigLoadError(f"recipe file {local} is not valid YAML: {yaml_problem(exc)}") from None
+        if not OmegaConf.is_dict(config):
+            raise ConfigLoadError(f"recipe file {local} must be a mapping of keys (recipe_name, stages, ...), "
+                                  f"not a {type(OmegaConf.to_object(config)).__name__}")
         return ConfigResult(
-            config=OmegaConf.create(OmegaConf.load(local)),
+            config=config,
             path=f"{self.scheme()}://{self.path}",
             provider=self.provider,
             header=recipe_header(text),
