@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from synthrun.recipes import compose, list_recipes
@@ -31,3 +36,31 @@ def test_recipe_composes_and_instantiates(name):
 def test_recipe_header_shows_its_command(info):
     first = info.path.read_text().splitlines()[0]
     assert first.startswith("# synthrun ") and f"+recipe={info.name}" in first
+
+
+BROKEN_RECIPES = {
+    "flow.yaml": ("# @package _global_\nrecipe_name: flow\nstages: [load\nload:\n  db: x\n",
+                  "expected ',' or ']', but got ':' (line 4, column 5)"),
+    "dupkey.yaml": ("recipe_name: dupkey\nstages: []\nstages: [load]\n", "duplicate key stages (line 3, column 1)"),
+    "tabs.yaml": ("recipe_name: tabs\nload:\n\t_target_: x\n", "(line 3, column 1)"),
+    "alist.yaml": ("- load\n- export\n", "must be a mapping of keys"),
+}
+
+
+@pytest.mark.parametrize("filename", sorted(BROKEN_RECIPES))
+def test_malformed_user_recipe_is_one_line_naming_the_file(tmp_path, filename):
+    """A user recipe that is not valid YAML: one line with the file and where, exit 1, nothing written."""
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    text, problem = BROKEN_RECIPES[filename]
+    (recipes / filename).write_text(text)
+    name = filename.removesuffix(".yaml")
+    env = {**os.environ, "SYNTHRUN_RECIPE_PATH": str(recipes), "SYNTHRUN_OUTPUTS": str(tmp_path / "out"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for args in ([f"+recipe={name}"], ["validate", name]):
+        proc = subprocess.run([sys.executable, "-m", "synthrun", *args], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, timeout=120)
+        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+        assert proc.returncode == 1 and len(lines) == 1, lines
+        assert lines[0].startswith(f"synthrun: error: recipe file {recipes / filename}") and problem in lines[0]
+    assert not (tmp_path / "out").exists()
