@@ -186,8 +186,10 @@ def redact_yaml_file(path: Path) -> None:
     """Rewrite a saved YAML file (``.hydra/config.yaml`` ...) with its secrets redacted, if it has any."""
     import yaml
 
-    text = path.read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):  # not ours to parse: leave it, the run goes on
+        return
     clean = redact(data)
     if clean != data:
         tmp = path.with_name(path.name + ".tmp")

@@ -18,6 +18,7 @@ from synthrun.secrets import (
     redact,
     redact_text,
 )
+from tests.conftest import write_chunk_db
 from tests.llm.fake_openai_server import FakeOpenAIServer
 
 
@@ -136,17 +137,21 @@ def test_env_key_and_env_credentials_url_never_reach_disk(tmp_path, chunk_db):
     assert _leaks(tmp_path, KEY) == [] and _leaks(tmp_path, PASSWORD) == []
 
 
-def test_call_settings_stay_out_of_folder_names_and_run_ids(tmp_path, chunk_db):
+def test_call_settings_stay_out_of_folder_names_and_run_ids(tmp_path):
     out = tmp_path / "out"
+    write_chunk_db(tmp_path / "data" / "demo.lancedb")  # the qa recipe's default load.db under paths.data_dir
     with FakeOpenAIServer() as server:
-        proc = _synthrun([*_qa(out, server, chunk_db), "curate.threshold=0", "export.include_provenance=true",
-                          f"+curate.llm={{api_base: '{server.base_url}', concurrency: 2, temperature: 0.5}}"],
-                         tmp_path)
+        proc = _synthrun(["+recipe=qa", f"paths.output_root={out}", f"paths.data_dir={tmp_path / 'data'}",
+                          "provider=vllm", "provider.model=hosted_vllm/fake", f"provider.api_base={server.base_url}",
+                          "progress=false", "curate.threshold=0",
+                          f"+curate.llm={{api_base: '{server.base_url}', concurrency: 2, temperature: 0.5}}",
+                          f"+generate.llm.api_base={server.base_url}", "+generate.llm.timeout=30"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = (out / "qa").iterdir()
-    assert run_dir.name == "+curate.llm={temperature_0.5},curate.threshold=0"
+    expected = "+curate.llm=_temperature_0.5_,curate.threshold=0,provider.model=hosted_vllm_fake,provider=vllm"
+    assert run_dir.name == expected
     rows = [json.loads(ln) for ln in (run_dir / "04_curate" / "data.jsonl").read_text().splitlines()]
-    assert rows and {r["provenance"]["run_id"] for r in rows} == {f"qa/{run_dir.name}"}
+    assert rows and {r["provenance"]["run_id"] for r in rows} == {f"qa/{expected}"}
 
 
 def test_default_sweep_names_are_unique_and_readable():
