@@ -157,9 +157,14 @@ def test_call_settings_stay_out_of_folder_names_and_run_ids(tmp_path):
 def test_default_sweep_names_are_unique_and_readable():
     from synthrun.run_names import sweep_id
 
+    from synthrun.recipes import compose
+
     a, b = sweep_id(), sweep_id()
     assert a != b
     assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", a)
+    # what conf/config.yaml gives two sweeps composed back to back (same second) when no sweep_name is set
+    first, second = compose("qa").sweep_name, compose("qa").sweep_name
+    assert first != second and re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", first)
 
 
 def test_credentials_in_urls_and_keys_in_text_are_redacted():
