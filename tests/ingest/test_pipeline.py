@@ -81,7 +81,7 @@ def test_binary_and_encoded_files(tmp_path, caplog):
     _write(docs / "utf16.txt", b"\xff\xfe" + windows.encode("utf-16-le"))
     _write(docs / "utf16be.txt", "Big endian text: naïve café.\n".encode("utf-16-be"))  # no BOM
     _write(docs / "utf32.txt", "UTF-32 text with a BOM: Ωmega.\n".encode("utf-32"))
-    mixed = "# Résumé 日本語\n\nCafé 😀 stays intact; one bad byte: caf".encode() + b"\xe9" + " here.\n".encode()
+    mixed = "# Résumé 日本語\n\nCafé 😀 stays intact; one bad byte: caf".encode() + b"\xe9" + b" here.\n"
     _write(docs / "mixed.md", mixed)
     _write(docs / "latin1.txt", "Une phrase en Latin-1: déjà vu à l'été.\n".encode("latin-1"))
 
