@@ -34,7 +34,7 @@ from synthrun.records import Chunk, stable_id
 
 log = logging.getLogger("synthrun.ingest")
 
-DEFAULT_EXCLUDE = ["_static/*", "*/_static/*", "_build/*", "*/_build/*", "*.min.js"]
+DEFAULT_EXCLUDE = ["_static/*", "*/_static/*", "_build/*", "*/_build/*", "*.min.js", "searchindex.js"]
 _ALWAYS_SKIPPED_DIRS = {"__pycache__", "node_modules", ".git", ".hg", ".svn"}
 #: Bumped when chunking changes in a way that should re-chunk every file.
 CHUNKER_VERSION = 1
