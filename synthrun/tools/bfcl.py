@@ -10,10 +10,14 @@ The types are Python-flavoured: ``dict`` (an object), ``float`` (a number), ``tu
 array), ``any`` (no constraint), besides ``integer``, ``string``, ``boolean`` and ``array``.
 They are translated to JSON Schema; ``response`` becomes the return schema. The question files
 (``{"id", "question", "function": [...]}`` per line) are read too: their functions, once each.
+Allowed values BFCL writes into a description (``... [Enum]: ["engage", "release"]``) become an
+``enum`` (on the items of an array).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from synthrun.tools.spec import SpecError, ToolSet, ToolSpec
@@ -23,6 +27,20 @@ TYPES: dict[str, str | None] = {"dict": "object", "float": "number", "tuple": "a
                                 "integer": "integer", "int": "integer", "string": "string", "str": "string",
                                 "boolean": "boolean", "bool": "boolean", "array": "array", "list": "array",
                                 "number": "number", "object": "object", "null": "null"}
+
+
+_ENUM = re.compile(r"\[Enum\]:\s*(\[[^\]]*\])")
+
+
+def _enum_from_description(description: Any) -> list[Any] | None:
+    m = _ENUM.search(description) if isinstance(description, str) else None
+    if not m:
+        return None
+    try:
+        values = json.loads(m.group(1))
+    except json.JSONDecodeError:
+        return None
+    return values if isinstance(values, list) and values else None
 
 
 def to_json_schema(node: Any, where: str) -> dict[str, Any]:
@@ -49,6 +67,12 @@ def to_json_schema(node: Any, where: str) -> dict[str, Any]:
         out["items"] = to_json_schema(node["items"], f"{where}.items")
     if out.get("default") == "None":
         out.pop("default")  # BFCL writes Python's None as the string "None"
+    enum = None if "enum" in out else _enum_from_description(out.get("description"))
+    if enum:
+        if out.get("type") == "array":
+            out["items"] = {**(out.get("items") or {}), "enum": enum}
+        else:
+            out["enum"] = enum
     return out
 
 
@@ -110,8 +134,6 @@ def read_bfcl(data: Any, origin: str) -> ToolSet:
 
 def parse_json_lines(text: str, origin: str) -> list[Any]:
     """Parse JSON Lines (blank lines skipped); a bad line is a one-line :class:`SpecError`."""
-    import json
-
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():

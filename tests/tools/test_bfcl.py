@@ -25,13 +25,15 @@ FUNCTIONS = [
          "symbol": {"type": "string", "description": "Symbol of the stock to trade."},
          "price": {"type": "float", "description": "Price per share."},
          "amount": {"type": "integer", "description": "Number of shares."},
-         "limit_order": {"type": "boolean", "description": "Only fill at this price.", "default": False}},
+         "limit_order": {"type": "boolean", "description": "Only fill at this price.", "default": False},
+         "side": {"type": "string", "description": 'Buy or sell. [Enum]: ["buy", "sell"]', "default": "buy"}},
          "required": ["symbol", "price", "amount"]},
      "response": {"type": "dict", "properties": {"order_id": {"type": "integer", "description": "New order id."},
                                                  "status": {"type": "string", "description": "Order status."}}}},
     {"name": "filter_stocks_by_price", "description": "Filter stocks based on a price range.",
      "parameters": {"type": "dict", "properties": {
-         "stocks": {"type": "array", "items": {"type": "string"}, "description": "Stock symbols."},
+         "stocks": {"type": "array", "items": {"type": "string"},
+                    "description": 'Stock symbols. [Enum]: ["AAPL", "MSFT", "NVDA"]'},
          "price_range": {"type": "tuple", "items": {"type": "float"}, "description": "Lowest and highest price."}},
          "required": ["stocks", "price_range"]},
      "response": {"type": "dict", "properties": {"filtered_stocks": {"type": "array", "items": {"type": "string"}}}}},
@@ -57,11 +59,14 @@ def test_bfcl_json_lines_are_detected_and_translated(tmp_path):
     order = spec.get("place_order")
     assert [(p.name, p.type, p.required) for p in order.parameters] == [
         ("symbol", "string", True), ("price", "number", True), ("amount", "integer", True),
-        ("limit_order", "boolean", False)]
+        ("limit_order", "boolean", False), ("side", "string", False)]
+    assert order.param("side").enum == ["buy", "sell"] and order.param("side").default == "buy"
     assert order.returns.type == "object" and order.returns.json_schema["properties"]["order_id"]["type"] == "integer"
     assert spec.get("get_stock_info").returns.json_schema["properties"]["price"]["type"] == "number"
     rng = spec.get("filter_stocks_by_price").param("price_range")
     assert rng.type == "array" and rng.json_schema["items"] == {"type": "number"}
+    stocks = spec.get("filter_stocks_by_price").param("stocks")
+    assert stocks.json_schema["items"] == {"type": "string", "enum": ["AAPL", "MSFT", "NVDA"]}
     prefs = spec.get("set_preferences")
     assert prefs.param("options").json_schema["type"] == "object"
     assert prefs.param("options").json_schema["properties"]["font_size"] == {"type": "integer"}
