@@ -56,7 +56,7 @@ class SourceFile:
         format: Reader format.
         language: Programming language of a code file.
         key: Identity in the database, ``<root id>:<path inside root>``.
-        legacy_key: The key older versions used (``source`` of a folder input).
+        legacy_key: The key older versions used (the ``source``).
     """
 
     path: Path
@@ -132,8 +132,7 @@ def discover(roots: Iterable[str | Path], include: list[str] | None = None,
             if kind is None:
                 unsupported += 1
                 continue
-            legacy = source if root.is_dir() else ""
-            found.setdefault(key, SourceFile(path, source, *kind, key=key, legacy_key=legacy))
+            found.setdefault(key, SourceFile(path, source, *kind, key=key, legacy_key=source))
     return sorted(found.values(), key=lambda f: (f.source, f.key)), unsupported
 
 

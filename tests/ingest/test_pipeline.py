@@ -70,6 +70,19 @@ def test_old_keys_are_migrated_without_rechunking(tmp_path):
     assert ingest([a, b], old_db).unchanged == 2
 
 
+def test_old_key_of_a_single_file_input_is_migrated(tmp_path):
+    single = _write(tmp_path / "solo" / "guide.md", "# Guide\n\nOne file given on its own.\n")
+    new_db = tmp_path / "new"
+    ingest([single], new_db)
+    old_db = tmp_path / "old"
+    legacy = [{k: v for k, v in r.items() if k != "source_key"} for r in _rows(new_db)]
+    assert {r["source"] for r in legacy} == {"guide.md"}
+    lancedb.connect(str(old_db)).create_table("text_chunks", data=legacy, schema=store.schema())
+    report = ingest([single], old_db, prune=True)
+    assert (report.migrated, report.unchanged, report.deleted_chunks) == (1, 1, 0)
+    assert [r["source_key"] for r in _rows(old_db)] == [r["source_key"] for r in _rows(new_db)]
+
+
 def test_binary_and_encoded_files(tmp_path, caplog):
     rng = random.Random(7)
     docs = tmp_path / "docs"
