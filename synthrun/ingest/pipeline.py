@@ -256,6 +256,7 @@ def ingest(roots: Iterable[str | Path], db: str | Path, *, chunk_size: int = 100
     known = store.manifest_state(manifest)
     replaced: dict[str, set[str]] = {name: set() for name in tables}
     renamed: dict[str, dict[str, str]] = {name: {} for name in tables}
+    claimed: set[str] = set()
     entries: dict[str, dict] = {}
     reads: list[_Read] = []
     for file in (progress or iter)(files):
@@ -268,12 +269,13 @@ def ingest(roots: Iterable[str | Path], db: str | Path, *, chunk_size: int = 100
         if prev is not None and (prev["table"], prev["file_hash"], prev["chunker"]) == (table, file_hash, chunker):
             report.unchanged += 1
             continue
-        for name in tables:  # the file's rows in any table go; it may have moved between tables
-            if file.key in states[name] or (prev is not None and prev["table"] == name):
-                replaced[name].add(file.key)
+        # the file's old rows (in any table: it may have moved) go once the new ones are read
+        old = [(name, file.key) for name in tables
+               if file.key in states[name] or (prev is not None and prev["table"] == name)]
         legacy = file.legacy_key
         if (prev is None and file.key not in states[table] and legacy and legacy in states[table]
-                and not _KEY_RE.match(legacy) and legacy not in renamed[table]):
+                and not _KEY_RE.match(legacy) and legacy not in renamed[table] and legacy not in claimed):
+            claimed.add(legacy)
             report.migrated += 1
             if states[table][legacy] == (file_hash, chunker):
                 renamed[table][legacy] = file.key
@@ -281,11 +283,13 @@ def ingest(roots: Iterable[str | Path], db: str | Path, *, chunk_size: int = 100
                 entries[file.key] = {**entry, "chunks": rows}
                 report.unchanged += 1
                 continue
-            replaced[table].add(legacy)
+            old.append((table, legacy))
         got = _read(file, data, report, file_hash=file_hash, measure=measure, size=chunk_size,
                     overlap=chunk_overlap, min_size=min_chunk_size, table=table, chunker=chunker)
-        if got is None:
+        if got is None:  # skipped or unreadable: what is stored stays
             continue
+        for name, key in old:
+            replaced[name].add(key)
         report.changed += 1
         entries[file.key] = entry
         reads.append(_Read(file, table, file_hash, *got))

@@ -122,6 +122,16 @@ def test_binary_and_encoded_files(tmp_path, caplog):
     assert all("\x00" not in r["text"] for r in _rows(db))
 
 
+def test_a_file_that_turned_binary_keeps_what_was_stored(tmp_path):
+    docs = _write(tmp_path / "docs" / "a.txt", "Plain text that was ingested once.\n").parent
+    db = tmp_path / "db"
+    ingest([docs], db)
+    (docs / "a.txt").write_bytes(b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 64)
+    report = ingest([docs], db)
+    assert report.skipped == {"docs/a.txt": "binary (ELF executable)"} and report.deleted_chunks == 0
+    assert [r["text"] for r in _rows(db)] == ["Plain text that was ingested once."]
+
+
 PARAGRAPHS = [
     "Chunked storage splits an HDF5 dataset into equal blocks that the library reads and writes "
     "as a unit. Chunking is required for compression, for resizable datasets and for filters.",
