@@ -11,11 +11,14 @@ from synthrun.stage import StageError
 
 #: Columns of a chunk table, in order (see :func:`schema`).
 COLUMNS = ("id", "text", "source", "kind", "title", "section", "start", "end", "language",
-           "file_hash", "chunker")
+           "file_hash", "chunker", "source_key")
+#: Table recording every ingested file (also those whose chunks were all duplicates).
+MANIFEST = "_ingest_files"
+MANIFEST_COLUMNS = ("key", "source", "table", "file_hash", "chunker", "chunks", "status")
 
 
 def schema():
-    """Return the pyarrow schema of a chunk table."""
+    """Return the pyarrow schema of a chunk table (the columns readers rely on)."""
     import pyarrow as pa
 
     return pa.schema([
@@ -33,17 +36,40 @@ def schema():
     ])
 
 
+def ingest_schema():
+    """The schema ingest writes: :func:`schema` plus ``source_key`` (the file's identity)."""
+    import pyarrow as pa
+
+    return schema().append(pa.field("source_key", pa.string()))
+
+
+def manifest_schema():
+    """Return the pyarrow schema of the :data:`MANIFEST` table."""
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.int64() if c == "chunks" else pa.string()) for c in MANIFEST_COLUMNS])
+
+
 def connect(db: str | Path, *, create: bool = False):
     """Open the LanceDB database at ``db``; unless ``create``, fail if it does not exist."""
     import lancedb
 
     path = Path(db)
+    if path.exists() and not path.is_dir():
+        raise StageError(f"LanceDB database {path} is a regular file, not a database folder; "
+                         f"point db= at a folder (a new one is created when missing)")
     if not create and not path.is_dir():
         raise StageError(f"LanceDB database not found: {path}; run `synthrun +recipe=ingest "
                          f"ingest.input_dir=DOCS ingest.db={path}` first")
     if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return lancedb.connect(str(path))
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StageError(f"cannot create LanceDB database {path}: {exc.strerror or exc}") from None
+    try:
+        return lancedb.connect(str(path))
+    except Exception as exc:  # noqa: BLE001 - lancedb raises several kinds; the user needs one line
+        raise StageError(f"cannot open LanceDB database {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
 
 
 def table_names(conn) -> list[str]:
@@ -69,11 +95,18 @@ def open_table(conn, name: str, db: str | Path):
     return conn.open_table(name)
 
 
-def open_or_create(conn, name: str):
-    """Open table ``name``, creating it empty with the chunk schema when missing."""
+def open_or_create(conn, name: str, table_schema=None):
+    """Open table ``name``, creating it empty with ``table_schema`` (the chunk schema) when missing.
+
+    A chunk table written before ``source_key`` existed gets the column, filled with its
+    ``source`` (the old ``<folder name>/<path>`` key, which ingest then migrates file by file).
+    """
     if name in table_names(conn):
-        return conn.open_table(name)
-    return conn.create_table(name, schema=schema())
+        table = conn.open_table(name)
+        if table_schema is None and "source_key" not in table.schema.names:
+            table.add_columns({"source_key": "source"})
+        return table
+    return conn.create_table(name, schema=table_schema or ingest_schema())
 
 
 def quote(value: str) -> str:
@@ -82,23 +115,35 @@ def quote(value: str) -> str:
 
 
 def file_state(table) -> dict[str, tuple[str, str]]:
-    """Map each source in ``table`` to its ``(file_hash, chunker)`` as last ingested."""
+    """Map each source key in ``table`` to its ``(file_hash, chunker)`` as last ingested."""
     if table.count_rows() == 0:
         return {}
-    arrow = table.to_arrow().select(["source", "file_hash", "chunker"])
+    arrow = table.to_arrow().select(["source_key", "file_hash", "chunker"])
     return {s: (h, c) for s, h, c in zip(*(arrow.column(i).to_pylist() for i in range(3)), strict=True)}
 
 
-def delete_sources(table, sources: Iterable[str]) -> int:
-    """Delete every row of ``table`` whose source is in ``sources``; return how many went."""
-    sources = sorted(set(sources))
-    if not sources:
+def manifest_state(table) -> dict[str, dict[str, Any]]:
+    """Map each file key in the manifest table to its row."""
+    if table.count_rows() == 0:
+        return {}
+    return {row["key"]: row for row in table.to_arrow().to_pylist()}
+
+
+def delete_sources(table, keys: Iterable[str], column: str = "source_key") -> int:
+    """Delete every row of ``table`` whose ``column`` is in ``keys``; return how many went."""
+    keys = sorted(set(keys))
+    if not keys:
         return 0
     before = table.count_rows()
-    for i in range(0, len(sources), 200):
-        batch = sources[i:i + 200]
-        table.delete(f"source IN ({', '.join(quote(s) for s in batch)})")
+    for i in range(0, len(keys), 200):
+        batch = keys[i:i + 200]
+        table.delete(f"{column} IN ({', '.join(quote(s) for s in batch)})")
     return before - table.count_rows()
+
+
+def rename_key(table, old: str, new: str) -> None:
+    """Give the rows keyed ``old`` the key ``new`` (migration of an old-style key)."""
+    table.update(where=f"source_key = {quote(old)}", values={"source_key": new})
 
 
 def chunk_from_row(row: dict[str, Any], table: str) -> Chunk:

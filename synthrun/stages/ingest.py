@@ -47,7 +47,15 @@ class Ingest(Stage):
         exclude: Glob patterns of files to skip (default skips ``_static``/``_build`` folders).
         text_table: Table receiving prose chunks.
         code_table: Table receiving source-code chunks.
-        prune: Delete the chunks of files that disappeared from the input folders.
+        prune: Delete the chunks of files that disappeared from the input folders given here.
+        dedup: Store text repeated across files once (the same page as HTML, reST source and
+            PDF): exact and near-duplicate chunks are dropped and counted in the summary.
+        dedup_threshold: Share of a chunk's word 5-grams already kept from other files that
+            makes it a near duplicate.
+
+    Binary files (by magic number, NUL bytes or control bytes) are skipped and listed under
+    ``files_skipped`` with the reason; UTF-16/32 files are read by their BOM; invalid UTF-8
+    bytes are repaired one by one (``bytes_repaired``).
     """
 
     source: ClassVar[bool] = True
@@ -67,6 +75,8 @@ class Ingest(Stage):
     text_table: str = "text_chunks"
     code_table: str = "code_chunks"
     prune: bool = False
+    dedup: bool = True
+    dedup_threshold: float = Field(default=0.8, gt=0, le=1)
 
     @field_validator("input_dir", "include", "exclude", mode="before")
     @classmethod
@@ -95,11 +105,16 @@ class Ingest(Stage):
         report = ingest(
             roots, self.db, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap, unit=self.unit,
             min_chunk_size=self.min_chunk_size, include=self.include, exclude=self.exclude,
-            text_table=self.text_table, code_table=self.code_table, prune=self.prune,
+            text_table=self.text_table, code_table=self.code_table, prune=self.prune, dedup=self.dedup,
+            dedup_threshold=self.dedup_threshold,
             progress=lambda files: ctx.progress(files, total=len(files), desc="files"),
         )
         if report.failed:
             ctx.fail("unreadable_file", len(report.failed))
+        if report.skipped:
+            ctx.fail("skipped_binary_file", len(report.skipped))
+            ctx.log.warning("ingest: skipped %d file(s) that are not text: %s", len(report.skipped),
+                            "; ".join(f"{k} ({v})" for k, v in list(report.skipped.items())[:5]))
         ctx.summary.update({
             "db": str(self.db),
             "inputs": [str(p) for p in roots],
@@ -108,6 +123,11 @@ class Ingest(Stage):
             "files_changed": report.changed,
             "files_unsupported": report.unsupported,
             "files_failed": report.failed,
+            "files_skipped": report.skipped,
+            "bytes_repaired": report.repaired,
+            "encodings": report.encodings,
+            "duplicates": {**report.duplicates, "files": report.duplicate_files},
+            "migrated_files": report.migrated,
             "new_chunks": len(report.new_chunks),
             "deleted_chunks": report.deleted_chunks,
             "table_rows": report.table_rows,

@@ -60,6 +60,12 @@ class LoadChunks(Stage):
             rows.sort(key=lambda r: (r.get("source") or "", r.get("start") or 0, r["id"]))
             per_table[name] = len(rows)
             chunks.extend(store.chunk_from_row(row, name) for row in rows)
+        if not chunks:
+            empty = ", ".join(f"'{n}'" for n in self.tables)
+            why = f" match the filter `where: {self.where}`" if self.where else ""
+            raise StageError(f"load: no chunks{why} in table{'s' if len(self.tables) > 1 else ''} {empty} "
+                             f"of {self.db}" + ("" if why else "; the table is empty (ingest documents into it "
+                                                              "with `synthrun +recipe=ingest ingest.input_dir=DOCS`)"))
         if self.shuffle:
             random.Random(ctx.seed if self.seed is None else self.seed).shuffle(chunks)
         if self.max_chunks is not None:

@@ -29,6 +29,8 @@ class ExportTools(Stage):
         require_execution: Drop examples with calls that failed or never ran.
         require_answer: Drop examples without a final answer.
         val_fraction: Share of examples (chosen by id hash) written to ``validation.*``.
+        metadata: Add a ``metadata`` object (id, ``simulated``, ``simulated_steps``) to every
+            row of every format; turn off for uploads that reject extra keys.
     """
 
     input_type: ClassVar[type[Record]] = ToolExample
@@ -41,6 +43,7 @@ class ExportTools(Stage):
     require_execution: bool = True
     require_answer: bool = True
     val_fraction: float = Field(default=0.0, ge=0, lt=1)
+    metadata: bool = True
 
     def run(self, records: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
         from synthrun.tools.export_formats import CONVERTERS
@@ -69,7 +72,7 @@ class ExportTools(Stage):
                 if split == "validation" and not self.val_fraction:
                     continue
                 path = ctx.stage_dir / "dataset" / f"{split}.{fmt}.jsonl"
-                write_jsonl(path, [convert(ex, self.system_prompt, self.thoughts) for ex in rows])
+                write_jsonl(path, [convert(ex, self.system_prompt, self.thoughts, self.metadata) for ex in rows])
                 files[f"{split}.{fmt}"] = str(path)
         ctx.summary.update({"in": len(records), "exported": len(kept), "train": len(train),
                             "validation": len(val), "files": files,

@@ -19,7 +19,7 @@ class ParseTools(Stage):
 
     Attributes:
         spec: Path of the spec (JSON or YAML); ``recipes/data/...`` resolves inside the package.
-        format: auto | synthrun | openai | mcp | openapi.
+        format: auto | synthrun | openai | mcp | openapi | bfcl.
         include: Keep only these tools (safe names).
         exclude: Drop these tools.
         write_graph: Also write the dependency graph as ``graph.json``.

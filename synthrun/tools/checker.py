@@ -4,6 +4,9 @@ Per call: the tool exists, the arguments are an object, required arguments are p
 unknown argument, every value has the declared type (JSON Schema, via ``jsonschema``), enum
 values are allowed, and ``$stepN`` references point to an earlier step whose result type
 fits the parameter. Handle parameters must be fed by a reference (a model cannot invent a handle).
+Once a step has run, the values its references resolved to (``resolved_args``) are checked
+against the parameter's JSON Schema too, so an untyped result passed into a typed parameter
+is caught.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def _schema_errors(param: ParamSpec, value: Any) -> list[tuple[str, str]]:
 
 def check_call(tool: ToolSpec | None, args: Any, *, name: str | None = None, step: int | None = None,
                ref_types: dict[int, str] | None = None, ts: TypeSystem | None = None,
-               strict_handles: bool = True) -> list[CheckIssue]:
+               strict_handles: bool = True, resolved: dict[str, Any] | None = None) -> list[CheckIssue]:
     """Check one call; return its problems (empty when it is well formed).
 
     Args:
@@ -79,6 +82,8 @@ def check_call(tool: ToolSpec | None, args: Any, *, name: str | None = None, ste
         ref_types: Return type of each earlier step, by step number.
         ts: Type system for semantic types (defaults to the tool's own).
         strict_handles: Require a reference for handle parameters.
+        resolved: The arguments as sent after resolving references (an executed step's
+            ``resolved_args``); referenced values are checked against the schema.
     """
     label = tool.name if tool else name
     issues: list[CheckIssue] = []
@@ -116,18 +121,31 @@ def check_call(tool: ToolSpec | None, args: Any, *, name: str | None = None, ste
                     add("wrong_type", f"{key}={value!r} is a {have}, the parameter wants {param.type}", key)
             elif step is not None:
                 add("bad_reference", f"{key}={value!r} refers to step {n}, which is not a valid call", key)
+            if resolved is not None and key in resolved and not any(i.arg == key for i in issues):
+                for code, message in _schema_errors(param, resolved[key]):
+                    add(code, f"{value} resolved to {_short(resolved[key])}: {message}", key)
             continue
         if strict_handles and ts.is_handle(param.type):
             add("wrong_type", f"{key} wants a {param.type} returned by an earlier call (a $stepN reference), "
                               f"got the literal {value!r}", key)
             continue
         if isinstance(value, list) and any(parse_ref(v) for v in value):
-            value = [v for v in value if parse_ref(v) is None]
-            if not value:
-                continue
+            if resolved is not None and key in resolved:
+                value = resolved[key]
+            else:
+                value = [v for v in value if parse_ref(v) is None]
+                if not value:
+                    continue
         for code, message in _schema_errors(param, value):
             add(code, message, key)
     return issues
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_path(steps: list[Any], tools: list[ToolSpec], strict_handles: bool = True) -> list[CheckIssue]:
@@ -142,8 +160,10 @@ def check_path(steps: list[Any], tools: list[ToolSpec], strict_handles: bool = T
     for i, step in enumerate(steps, 1):
         name = step.get("tool") if isinstance(step, dict) else step.tool
         args = step.get("args") if isinstance(step, dict) else step.args
+        resolved = step.get("resolved_args") if isinstance(step, dict) else getattr(step, "resolved_args", None)
         tool = by_name.get(name)
-        found = check_call(tool, args, name=name, step=i, ref_types=ref_types, ts=ts, strict_handles=strict_handles)
+        found = check_call(tool, args, name=name, step=i, ref_types=ref_types, ts=ts, strict_handles=strict_handles,
+                           resolved=resolved if isinstance(resolved, dict) else None)
         issues.extend(found)
         if tool is not None:
             ref_types[i] = tool.returns.type

@@ -12,21 +12,38 @@ import argparse
 import json
 import sys
 
-FORMATS = ("auto", "synthrun", "openai", "mcp", "openapi")
+FORMATS = ("auto", "synthrun", "openai", "mcp", "openapi", "bfcl")
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr (``synthrun tools graph: error: ...``), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="synthrun tools", description="Inspect tool specs and their dependency graph.")
+    p = _Parser(prog="synthrun tools", description="Inspect tool specs and their dependency graph.")
     sub = p.add_subparsers(dest="command", required=True)
     parse = sub.add_parser("parse", help="validate a spec and print a summary")
-    parse.add_argument("spec", help="spec file: synthrun JSON, OpenAI tools, MCP tool list, OpenAPI 3 (JSON/YAML)")
+    parse.add_argument("spec", help="spec file: synthrun JSON, OpenAI tools, MCP tool list, OpenAPI 3 (JSON/YAML), BFCL JSON Lines")
     parse.add_argument("--format", default="auto", choices=FORMATS)
     graph = sub.add_parser("graph", help="build the dependency graph (In-N-Out)")
     graph.add_argument("spec")
     graph.add_argument("--format", default="auto", choices=FORMATS)
     graph.add_argument("--json", metavar="OUT", help="write nodes, edges and valid chains to this file")
-    graph.add_argument("--chains", type=int, metavar="K", help="list valid chains of K tools")
-    graph.add_argument("--limit", type=int, default=50, help="most chains to list (default 50)")
+    graph.add_argument("--chains", type=_at_least_one, metavar="K", help="list valid chains of K tools (K >= 1)")
+    graph.add_argument("--limit", type=_at_least_one, default=50, help="most chains to list (default 50)")
     graph.add_argument("--validate", metavar="A->B->C", help="check one chain")
     graph.add_argument("--dependents", metavar="TOOL", help="show what can consume TOOL's output")
     graph.add_argument("--min-confidence", type=float, default=0.5, help="weakest link that makes an edge")

@@ -100,6 +100,25 @@ def clean_text(text: str) -> str:
     return text
 
 
+def copies_description(request: str, description: str, min_chars: int = 25) -> bool:
+    """True when ``request`` copies the tool ``description`` instead of asking in its own words.
+
+    A copy is a shared run of ``min_chars`` characters; a shorter description (a few words)
+    counts as copied only when it makes up most of the request. An empty description is never
+    copied.
+    """
+    from difflib import SequenceMatcher
+
+    low = " ".join(request.lower().split())
+    desc = " ".join(str(description or "").lower().split()).strip(" .")
+    if not desc or not low:
+        return False
+    match = SequenceMatcher(None, low, desc, autojunk=False).find_longest_match(0, len(low), 0, len(desc))
+    if len(desc) >= min_chars:
+        return match.size >= min_chars
+    return match.size == len(desc) and len(desc) >= 0.6 * len(low.strip(" .?!"))
+
+
 def short_json(value: Any, limit: int = 300) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -427,13 +446,9 @@ class ToolDataGenerator:
     def _request_ok(self, plan: Plan, text: str) -> str | None:
         if not plausible(text):
             return "implausible"
-        from difflib import SequenceMatcher
-
         low = " ".join(text.lower().split())
         for name in {*(s.tool for s in plan.steps), *plan.chain}:
-            desc = " ".join(self.tools[name].description.lower().split())
-            match = SequenceMatcher(None, low, desc, autojunk=False).find_longest_match(0, len(low), 0, len(desc))
-            if match.size >= min(25, len(desc)):
+            if copies_description(low, self.tools[name].description):
                 return "copied_tool_description"
         return None
 

@@ -53,7 +53,7 @@ class ToolGenerateBase(Stage):
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     optional_rate: float = Field(default=0.3, ge=0, le=1)
     spec: str | None = None
-    spec_format: Literal["auto", "synthrun", "openai", "mcp", "openapi"] = "auto"
+    spec_format: Literal["auto", "synthrun", "openai", "mcp", "openapi", "bfcl"] = "auto"
     max_rounds: int = Field(default=2, ge=1)
     oversample: float = Field(default=1.3, ge=1.0, le=3.0)
     prompts: dict[str, str] = Field(default_factory=dict)

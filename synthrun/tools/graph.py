@@ -9,6 +9,10 @@ Edges come from types first and names second:
   name/description), 0.9 when a result field has the parameter's exact name; an untyped
   (``any``) output only counts by name (0.2 + 0.5 x overlap).
 
+A result is only *bound* to a parameter (passed as ``$stepN...``) when its type fits: an untyped
+(``any``) result or element makes an edge by name, but the parameter stays for the model to
+write (it sees the result in the history), so ``{"status": "ok"}`` never lands in a ``number``.
+
 Edges below ``min_confidence`` are dropped. A chain ``a -> b -> c`` is valid when every
 consecutive pair has an edge and every required *handle* input is fed by an earlier step (a
 user can type a file name, not a handle).
@@ -127,6 +131,15 @@ class ToolGraph:
     def _semantic(self, type_str: str) -> bool:
         return any(self.ts.is_semantic(p) for p in type_parts(type_str))
 
+    def bindable(self, param_type: str, out_type: str) -> bool:
+        """True when a value of ``out_type`` may be passed to a parameter of ``param_type`` as is.
+
+        An untyped result fits only an untyped parameter: its runtime value is unknown here.
+        """
+        if "any" in type_parts(out_type) and "any" not in type_parts(param_type):
+            return False
+        return self.ts.accepts(param_type, out_type) > 0
+
     def _score(self, param: ParamSpec, accessor: str, out_type: str, out_tokens: set[str]) -> tuple[float, str]:
         fit = self.ts.accepts(param.type, out_type)
         if fit == 0.0:
@@ -146,8 +159,11 @@ class ToolGraph:
         best = None
         for accessor, out_type, out_tokens in outs:
             conf, reason = self._score(param, accessor, out_type, out_tokens)
-            if conf > 0 and (best is None or conf > best["confidence"]):
-                best = {"param": param.name, "accessor": accessor, "confidence": conf, "reason": reason}
+            bind = self.bindable(param.type, out_type)
+            better = best is None or (bind, conf) > (best["bind"], best["confidence"])
+            if conf > 0 and better:
+                best = {"param": param.name, "accessor": accessor, "confidence": conf, "reason": reason,
+                        "bind": bind}
         return best
 
     # ------------------------------------------------------------------ queries
@@ -200,7 +216,9 @@ class ToolGraph:
                 else:
                     check.confidence = min(check.confidence, data["confidence"])
                     for lk in data["links"]:
-                        bound[lk["param"]] = Binding(lk["param"], i - 1, lk["accessor"], lk["confidence"], lk["reason"])
+                        if lk.get("bind", True):  # an untyped result is shown to the model, not passed on
+                            bound[lk["param"]] = Binding(lk["param"], i - 1, lk["accessor"], lk["confidence"],
+                                                         lk["reason"])
             for p in tool.parameters:
                 if p.name in bound or not (p.required and self.ts.is_handle(p.type)):
                     continue
@@ -222,7 +240,7 @@ class ToolGraph:
             if tool is None:
                 continue
             link = self._best_link(param, self._outputs(tool))
-            if link and self._semantic(param.type) and link["confidence"] >= self.min_confidence:
+            if link and link["bind"] and self._semantic(param.type) and link["confidence"] >= self.min_confidence:
                 return Binding(param.name, j, link["accessor"], link["confidence"], link["reason"])
         return None
 

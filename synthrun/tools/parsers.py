@@ -8,6 +8,7 @@
 * ``mcp``: ``{"tools": [{"name", "description", "inputSchema", "outputSchema"?}]}`` (a ``tools/list`` result).
 * ``openapi``: an OpenAPI 3 document: one tool per operation, local ``$ref`` resolved, path,
   query, header and JSON body parameters merged into one object; security never becomes a parameter.
+* ``bfcl``: Berkeley Function-Calling Leaderboard function docs, JSON Lines (:mod:`synthrun.tools.bfcl`).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
 SEMANTIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 Complexity = Literal["simple", "medium", "complex"]
-SpecFormat = Literal["auto", "synthrun", "openai", "mcp", "openapi"]
+SpecFormat = Literal["auto", "synthrun", "openai", "mcp", "openapi", "bfcl"]
 
 
 class SpecError(StageError):
@@ -409,6 +409,10 @@ def read_spec_file(path: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" or p.suffix.lower() in (".jsonl", ".ndjson"):  # JSON Lines (BFCL)
+            from synthrun.tools.bfcl import parse_json_lines
+
+            return parse_json_lines(text, str(p))
         if p.suffix.lower() == ".json":
             raise SpecError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     import yaml
@@ -420,7 +424,11 @@ def read_spec_file(path: str | Path) -> Any:
 
 
 def detect_format(data: Any) -> str:
-    """Guess the format of parsed spec data: ``openapi``, ``openai``, ``mcp`` or ``synthrun``."""
+    """Guess the format of parsed spec data: ``openapi``, ``openai``, ``mcp``, ``bfcl`` or ``synthrun``."""
+    from synthrun.tools.bfcl import is_bfcl
+
+    if is_bfcl(data):
+        return "bfcl"
     if isinstance(data, dict):
         if "openapi" in data or "swagger" in data:
             return "openapi"
@@ -442,16 +450,17 @@ def detect_format(data: Any) -> str:
     if isinstance(data, dict) and isinstance(items, list):
         return "synthrun"
     raise SpecError("cannot tell the spec format: expected an OpenAPI 3 document, an OpenAI 'tools' list, "
-                    "an MCP tool list ('inputSchema') or a synthrun spec ({'name', 'tools': [...]})")
+                    "an MCP tool list ('inputSchema'), BFCL function docs (JSON Lines) or a synthrun spec ({'name', 'tools': [...]})")
 
 
 def parse_spec(data: Any, fmt: str = "auto", origin: str = "<spec>") -> ToolSet:
     """Normalise parsed spec data of any supported format into a :class:`ToolSet`."""
     from synthrun.tools import parsers
+    from synthrun.tools.bfcl import read_bfcl
 
     fmt = detect_format(data) if fmt in ("auto", None) else fmt
     readers = {"synthrun": parsers.read_synthrun, "openai": parsers.read_openai, "mcp": parsers.read_mcp,
-               "openapi": parsers.read_openapi}
+               "openapi": parsers.read_openapi, "bfcl": read_bfcl}
     if fmt not in readers:
         raise SpecError(f"{origin}: unknown spec format {fmt!r} (use auto, {', '.join(readers)})")
     toolset = readers[fmt](data, origin)

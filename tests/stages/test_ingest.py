@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from synthrun.context import StageContext
 from synthrun.ingest.readers import detect_format, read_bytes
+from synthrun.ingest.store import schema as store_schema
 from synthrun.ingest.tokens import Measure
 from synthrun.records import Chunk
 from synthrun.stage import StageError
@@ -211,3 +212,29 @@ def test_demo_db_and_ingest_recipes_run_through_the_runner(tmp_path, monkeypatch
                          output_root=tmp_path / "out")
     rows = len(_rows(db, "text_chunks")) + len(_rows(db, "code_chunks"))
     assert rows > 4 and len((run_dir / "01_ingest" / "data.jsonl").read_text().splitlines()) == rows
+
+
+def test_cli_one_line_errors_for_a_file_db_and_an_empty_table(tmp_path):
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nSome text.\n")
+    db_file = tmp_path / "db.lancedb"
+    db_file.write_text("I am a file")
+    env = {**__import__("os").environ, "SYNTHRUN_OUTPUTS": str(tmp_path / "out")}
+    out = subprocess.run([sys.executable, "-m", "synthrun", "+recipe=ingest", f"ingest.input_dir={docs}",
+                          f"ingest.db={db_file}", "progress=false"], capture_output=True, text=True, env=env)
+    err = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert len(err) == 1 and err[0].startswith("synthrun: error:") and "is a regular file" in err[0], err
+    assert db_file.read_text() == "I am a file"
+
+    empty = tmp_path / "empty.lancedb"
+    lancedb.connect(str(empty)).create_table("text_chunks", schema=store_schema())
+    out = subprocess.run([sys.executable, "-m", "synthrun", "+recipe=qa", f"load.db={empty}", "progress=false"],
+                         capture_output=True, text=True, env=env)
+    err = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert len(err) == 1 and "'text_chunks'" in err[0] and "empty" in err[0], err

@@ -79,3 +79,25 @@ def test_missing_table_or_db_is_a_one_line_error(db, tmp_path):
         LoadChunks(db=str(tmp_path / "missing.lancedb")).run([], _ctx(tmp_path))
     with pytest.raises(StageError, match="bad `where` filter"):
         LoadChunks(db=str(db), where="nonexistent_column = 3").run([], _ctx(tmp_path))
+
+
+def test_empty_table_is_an_error_naming_the_table(tmp_path):
+    path = tmp_path / "empty.lancedb"
+    lancedb.connect(str(path)).create_table("text_chunks", schema=store.schema())
+    with pytest.raises(StageError, match=r"load: no chunks in table 'text_chunks' of .*empty.lancedb; "
+                                         r"the table is empty") as exc:
+        LoadChunks(db=str(path)).run([], _ctx(tmp_path))
+    assert "\n" not in str(exc.value)
+
+
+def test_filter_matching_nothing_is_an_error(db, tmp_path):
+    with pytest.raises(StageError, match=r"no chunks match the filter `where: source = 'zzz'` in tables "
+                                         r"'text_chunks', 'code_chunks'"):
+        LoadChunks(db=str(db), tables=["text_chunks", "code_chunks"], where="source = 'zzz'").run([], _ctx(tmp_path))
+
+
+def test_db_that_is_a_regular_file_is_a_one_line_error(tmp_path):
+    path = tmp_path / "file.lancedb"
+    path.write_text("x")
+    with pytest.raises(StageError, match="is a regular file, not a database folder"):
+        LoadChunks(db=str(path)).run([], _ctx(tmp_path))

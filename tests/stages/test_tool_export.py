@@ -130,3 +130,29 @@ def test_validation_split(tmp_path):
     train = read_jsonl(ctx.stage_dir / "dataset" / "train.trl.jsonl")
     val = read_jsonl(ctx.stage_dir / "dataset" / "validation.trl.jsonl")
     assert len(train) + len(val) == 12 and val and train
+
+
+def test_every_format_marks_simulated_results(tmp_path):
+    from synthrun.tools.spec import load_spec
+    from tests.tools.test_recipes_tools import UNTYPED
+
+    ex = example([("count_numbers", {"category": "primes"})], ex_id="sim", extra_tools=("square_root",),
+                 tools=load_spec(UNTYPED))
+    records = ExecuteTools().run([ex], make_ctx(tmp_path, {}, "execute"))
+    assert records[0].reasoning_path[0].simulated
+    ctx = make_ctx(tmp_path, {}, "export")
+    ExportTools().run(records, ctx)
+    for fmt in ("trl", "openai", "sharegpt", "reasoning"):
+        [row] = read_jsonl(ctx.stage_dir / "dataset" / f"train.{fmt}.jsonl")
+        assert row["metadata"]["simulated"] is True and row["metadata"]["simulated_steps"] == [1], fmt
+    ctx = make_ctx(tmp_path, {}, "plain")
+    ExportTools(formats=["openai"], metadata=False).run(records, ctx)
+    [row] = read_jsonl(ctx.stage_dir / "dataset" / "train.openai.jsonl")
+    assert set(row) == {"messages", "tools"}
+
+
+def test_real_results_are_marked_not_simulated(exported):
+    _, ctx = exported
+    for fmt in ("trl", "openai", "sharegpt", "reasoning"):
+        [row] = read_jsonl(ctx.stage_dir / "dataset" / f"train.{fmt}.jsonl")
+        assert row["metadata"]["simulated"] is False and row["metadata"]["simulated_steps"] == [], fmt

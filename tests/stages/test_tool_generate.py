@@ -123,3 +123,33 @@ def test_generic_spec_uses_the_simulated_executor(tmp_path):
     steps = [s for ex in done for s in ex.reasoning_path]
     assert steps and all(s.ok and s.executor == "simulated" and s.simulated for s in steps)
     assert all(ex.metadata["simulated"] is True for ex in done)
+
+
+def test_a_tool_with_an_empty_description_gets_examples(tmp_path):
+    spec = [{"type": "function", "function": {"name": "get_weather", "description": "",
+                                              "parameters": {"type": "object", "properties": {
+                                                  "city": {"type": "string"}}, "required": ["city"]}}},
+            {"type": "function", "function": {"name": "get_time", "description": "Time.",
+                                              "parameters": {"type": "object", "properties": {}}}}]
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    with fake_llm() as (_, provider):
+        ctx = make_ctx(tmp_path, provider, "g")
+        out = GenerateToolExamples(n_examples=6, mode="single", spec=str(path), n_distractors=1).run([], ctx)
+    assert {ex.metadata["target_tool"] for ex in out} == {"get_weather", "get_time"}
+    assert not any("copied_tool_description" in reason for reason in ctx.failures)
+
+
+@pytest.mark.parametrize("request_text, description, copied", [
+    ("What is the weather in Paris?", "", False),
+    ("What is the weather in Paris?", "   ", False),
+    ("What time is it in Tokyo right now?", "Time.", False),  # a one-word description inside a request
+    ("Time.", "Time.", True),  # the request is the description
+    ("Please return the current weather for a given city name now", "Return the current weather for a given city",
+     True),
+    ("Is it raining in Lyon today?", "Return the current weather for a given city", False),
+])
+def test_copy_check_handles_short_and_empty_descriptions(request_text, description, copied):
+    from synthrun.tools.generation import copies_description
+
+    assert copies_description(request_text, description) is copied

@@ -81,3 +81,21 @@ def test_openapi_tool_schema_is_checked():
     assert check_call(create, {"name": "Rex", "species": "dog"}) == []
     assert codes(check_call(create, {"name": "Rex", "species": "fish"})) == [("bad_enum", "species")]
     assert codes(check_call(ts.get("getPet"), {"petId": "seven"})) == [("wrong_type", "petId")]
+
+
+def test_resolved_references_are_checked_against_the_schema():
+    from tests.tools.test_recipes_tools import UNTYPED
+
+    tools = load_spec(UNTYPED).tools
+    path = [{"tool": "count_numbers", "args": {"category": "primes"}, "resolved_args": {"category": "primes"}},
+            {"tool": "square_root", "args": {"number": "$step1"}}]
+    assert check_path(path, tools) == []  # an untyped result: unknown until it has run
+    ran = [path[0], {**path[1], "resolved_args": {"number": {"status": "ok"}}}]
+    issues = check_path(ran, tools)
+    assert codes(issues) == [("wrong_type", "number")]
+    assert 'resolved to {"status": "ok"}' in issues[0].message and issues[0].step == 2
+    fits = [path[0], {**path[1], "resolved_args": {"number": 16}}]
+    assert check_path(fits, tools) == []
+    listed = [path[0], {"tool": "sum_numbers", "args": {"numbers": ["$step1", 2]},
+                        "resolved_args": {"numbers": [{"status": "ok"}, 2]}}]
+    assert codes(check_path(listed, tools)) == [("wrong_type", "numbers")]

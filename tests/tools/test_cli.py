@@ -44,3 +44,12 @@ def test_graph_validate_chains_dependents_and_json(tmp_path, capsys):
 def test_bad_arguments():
     assert main(["frobnicate"]) == 2
     assert main([]) == 2
+
+
+def test_chain_length_and_limit_must_be_positive(capsys):
+    for flag, value in (("--chains", "-2"), ("--chains", "0"), ("--limit", "0"), ("--chains", "two")):
+        assert main(["graph", "recipes/data/hdf5_tools.json", flag, value]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("synthrun tools graph: error: argument " + flag), err
+    assert main(["graph", "recipes/data/hdf5_tools.json", "--chains", "2", "--limit", "3"]) == 0
+    assert "valid chains of 2 tools (3+)" in capsys.readouterr().out

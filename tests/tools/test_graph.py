@@ -104,3 +104,21 @@ def test_graph_on_a_small_project_spec():
     bindings = g.validate_chain("login->find_user->get_user").bindings[2]
     assert {b.param: b.ref for b in bindings} == {"user_id": "$step2", "session": "$step1"}
     assert not g.validate_chain("find_user->get_user").valid
+
+
+def test_untyped_results_make_edges_but_are_never_bound_to_typed_parameters():
+    from tests.tools.test_recipes_tools import UNTYPED
+
+    g = ToolGraph(load_spec(UNTYPED).tools)
+    link = g.edge("count_numbers", "square_root")["links"][0]
+    assert (link["param"], link["bind"]) == ("number", False)
+    check = g.validate_chain("count_numbers -> square_root")
+    assert check.valid and check.bindings == [[], []]  # the model writes `number` itself
+    assert g.bindable("any", "any") and g.bindable("number", "integer") and not g.bindable("number", "any")
+    # a typed field of a result is bound when its type fits the parameter
+    from tests.tools.test_bfcl import FUNCTIONS
+
+    typed = ToolGraph(load_spec(FUNCTIONS).tools)
+    step = typed.validate_chain("get_symbol_by_name -> get_stock_info").bindings[1]
+    assert [(b.param, b.ref) for b in step] == [("symbol", "$step1.symbol")]
+    assert typed.edge("get_stock_info", "place_order")["links"][0]["accessor"] == ".price"

@@ -61,3 +61,82 @@ def test_user_spec_via_tools_spec(tmp_path):
     for record in records:
         assert all(s["executor"] == "simulated" and s["simulated"] for s in record["reasoning_path"])
         assert record["metadata"]["simulated"] is True
+
+
+def _calls(row: dict, fmt: str) -> list[tuple[dict, dict]]:
+    """(parameters schema, arguments) of every tool call in one exported row."""
+    if fmt == "sharegpt":
+        schemas = {f["name"]: f["parameters"] for f in json.loads(row["tools"])}
+        calls = [json.loads(t["value"]) for t in row["conversations"] if t["from"] == "function_call"]
+        return [(schemas[c["name"]], c["arguments"]) for c in calls]
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in row["tools"]}
+    out = []
+    for m in row["messages"]:
+        for call in m.get("tool_calls") or []:
+            args = call["function"]["arguments"]
+            out.append((schemas[call["function"]["name"]], json.loads(args) if fmt == "openai" else args))
+    return out
+
+
+def _assert_exported_calls_validate(export_dir: Path) -> int:
+    """Every exported call's arguments validate (jsonschema, no extra properties); return how many."""
+    from jsonschema import Draft202012Validator
+
+    n = 0
+    for fmt in ("trl", "openai", "sharegpt"):
+        rows = read_jsonl(export_dir / "dataset" / f"train.{fmt}.jsonl")
+        for row in rows:
+            assert row["metadata"]["simulated"] is True and row["metadata"]["simulated_steps"]
+            for schema, args in _calls(row, fmt):
+                errors = list(Draft202012Validator({**schema, "additionalProperties": False}).iter_errors(args))
+                assert not errors, (fmt, args, [e.message for e in errors])
+                n += 1
+    for row in read_jsonl(export_dir / "dataset" / "train.reasoning.jsonl"):
+        assert row["metadata"]["simulated"] is True
+    return n
+
+
+UNTYPED = [  # OpenAI tools without return types: chain edges come from names only
+    {"type": "function", "function": {"name": "count_numbers", "description": "Count the numbers in a category.",
+                                      "parameters": {"type": "object", "properties": {
+                                          "category": {"type": "string"}}, "required": ["category"]}}},
+    {"type": "function", "function": {"name": "square_root", "description": "Square root of a number.",
+                                      "parameters": {"type": "object", "properties": {
+                                          "number": {"type": "number"}}, "required": ["number"]}}},
+    {"type": "function", "function": {"name": "number_to_words", "description": "Spell out a number.",
+                                      "parameters": {"type": "object", "properties": {
+                                          "number": {"type": "integer"}}, "required": ["number"]}}},
+    {"type": "function", "function": {"name": "sum_numbers", "description": "Add up a list of numbers.",
+                                      "parameters": {"type": "object", "properties": {
+                                          "numbers": {"type": "array", "items": {"type": "number"}}},
+                                          "required": ["numbers"]}}},
+]
+
+
+def test_tool_chain_on_an_untyped_spec_exports_only_valid_arguments(tmp_path):
+    spec = tmp_path / "untyped.json"
+    spec.write_text(json.dumps(UNTYPED), encoding="utf-8")
+    with FakeOpenAIServer(responder=responder_with({"verdict": "yes"})) as server:
+        run_dir = run_recipe("tool_chain", [*_provider(server.base_url), f"tools.spec={spec}", "generate.n_examples=6",
+                                            "generate.n_distractors=1", "generate.max_steps=3"],
+                             output_root=tmp_path / "out")
+    records = read_jsonl(run_dir / "05_export" / "data.jsonl")
+    assert records and any(len(r["reasoning_path"]) >= 2 for r in records), "chains of several calls"
+    for record in records:  # nothing is passed on from an untyped result: the model writes every value
+        assert all(not str(v).startswith("$step") for s in record["reasoning_path"] for v in s["args"].values())
+    assert _assert_exported_calls_validate(run_dir / "05_export") >= 2 * len(records)
+
+
+@pytest.mark.parametrize("recipe, extra", [("tool_chain", []), ("hdf5_tools", ["curate.threshold=5"])])
+def test_tool_recipes_run_on_bfcl_function_docs(tmp_path, recipe, extra):
+    from tests.tools.test_bfcl import FUNCTIONS, write_bfcl
+
+    spec = write_bfcl(tmp_path / "trading_bot.json")
+    fields = {"verdict": "yes", "clarity": 3, "accuracy": 2, "usefulness": 1, "difficulty": 1}
+    with FakeOpenAIServer(responder=responder_with(fields)) as server:
+        run_dir = run_recipe(recipe, [*_provider(server.base_url), f"tools.spec={spec}", "generate.n_examples=4",
+                                      "generate.n_distractors=1", *extra], output_root=tmp_path / "out")
+    stages = _stages(run_dir)
+    assert stages["parse"]["rows_out"] == len(FUNCTIONS) and stages["export"]["rows_out"] > 0
+    export_dir = run_dir / f"{len(stages):02d}_export"
+    assert _assert_exported_calls_validate(export_dir) > 0

@@ -30,21 +30,22 @@ def detect_format(path: str | Path) -> tuple[str, str] | None:
 
 
 def decode(data: bytes) -> str:
-    """Decode file bytes as UTF-8 (with BOM), falling back to Latin-1; normalise newlines."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """Decode file bytes (BOM-aware, broken UTF-8 bytes repaired; see :mod:`synthrun.ingest.sniff`)."""
+    from synthrun.ingest.sniff import decode_text
+
+    return decode_text(data).text
 
 
-def read_bytes(data: bytes, name: str, fmt: str, language: str = "") -> Document:
-    """Parse file contents ``data`` of format ``fmt`` (as given by :func:`detect_format`)."""
+def read_bytes(data: bytes, name: str, fmt: str, language: str = "", text: str | None = None) -> Document:
+    """Parse file contents ``data`` of format ``fmt`` (as given by :func:`detect_format`).
+
+    ``text`` is the already decoded ``data`` when the caller has it (ignored for PDF).
+    """
     if fmt == "pdf":
         from synthrun.ingest.readers.pdf import read_pdf
 
         return read_pdf(data, name)
-    text = decode(data)
+    text = decode(data) if text is None else text
     if fmt == "rst":
         from synthrun.ingest.readers.rst import read_rst
 
