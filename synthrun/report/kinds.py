@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from synthrun.report.gather import SIDE_FILES, raw_lines, parse, rows
+from synthrun.report.gather import SIDE_FILES, parse, raw_lines, rows
 
 MAP_POINTS = 2000
 
