@@ -85,6 +85,8 @@ class Browser:
                 self._event(reply)
 
     def _event(self, event: dict[str, Any]) -> None:
+        if "method" not in event:
+            return  # the reply to a command sent without waiting (closing a dialog)
         self.events.append(event)
         if event["method"] == "Page.javascriptDialogOpening":  # never leave a dialog blocking the page
             self.ws.send(json.dumps({"id": next(self._ids), "method": "Page.handleJavaScriptDialog",
