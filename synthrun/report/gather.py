@@ -8,6 +8,7 @@ lines are parsed), so a 100,000-row run renders as fast as it reads its files.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections import Counter
@@ -68,17 +69,25 @@ def rows(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def sample_lines(path: Path, k: int, seed: int = 0) -> tuple[int, list[dict[str, Any]]]:
-    """Count the rows of ``path`` and reservoir-sample ``k`` of them (in file order)."""
+    """Count the rows of ``path`` and reservoir-sample ``k`` of them, returned in file order.
+
+    Algorithm L (Li 1994): random numbers are drawn only for the lines that enter the sample,
+    so a 100,000-line file costs little more than reading it; only sampled lines are parsed.
+    """
     rng = random.Random(seed)
     picked: list[tuple[int, bytes]] = []
     n = 0
+    if k <= 0:
+        return sum(1 for _ in raw_lines(path)), []
+    w = math.exp(math.log(1.0 - rng.random()) / k)
+    nxt = k + int(math.log(1.0 - rng.random()) / math.log(1.0 - w)) + 1 if w < 1 else k + 1
     for n, line in enumerate(raw_lines(path), 1):
-        if len(picked) < k:
+        if n <= k:
             picked.append((n, line))
-        else:
-            j = rng.randrange(n)
-            if j < k:
-                picked[j] = (n, line)
+        elif n == nxt:
+            picked[rng.randrange(k)] = (n, line)
+            w *= math.exp(math.log(1.0 - rng.random()) / k)
+            nxt += int(math.log(1.0 - rng.random()) / math.log(1.0 - w)) + 1 if w < 1 else 1
     out = [r for _, line in sorted(picked) if (r := parse(line)) is not None]
     return n, out
 

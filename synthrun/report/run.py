@@ -59,18 +59,37 @@ def _summary(stage_dir: Path) -> dict[str, Any]:
 def _score_stage(stage_dir: Path, fields: list[str]) -> tuple[dict[str, Counter], Counter]:
     """Stream a stage's rows (kept and dropped): value counts per score field, (label, score) counts."""
     counts: dict[str, Counter] = {f: Counter() for f in fields}
-    labelled: Counter = Counter()
+    specs = [(f.split(".", 1) if "." in f else (None, f), counts[f]) for f in fields]
     primary = next((f for f in ("rating.total", "multi_score.combined", "score", "judge_score") if f in fields),
                    fields[0])
+    p_group, p_key = primary.split(".", 1) if "." in primary else (None, primary)
+    pairs: Counter = Counter()
+    number = (int, float)
     for name in ("data.jsonl", *SIDE_FILES):
         for row in rows(stage_dir / name):
-            vals = score_values(row)
-            for f in fields:
-                if f in vals:
-                    counts[f][round(vals[f], 3)] += 1
-            if "label" in row and primary in vals and (lab := label_value(row["label"])) is not None:
-                labelled[(lab, round(vals[primary], 4))] += 1
-    return counts, labelled
+            for (group, key), counter in specs:
+                src = row.get(group) if group else row
+                if src.__class__ is dict:
+                    v = src.get(key)
+                    if v.__class__ in number:
+                        counter[v] += 1
+            if "label" in row:
+                src = row.get(p_group) if p_group else row
+                v = src.get(p_key) if src.__class__ is dict else None
+                if v.__class__ in number:
+                    pairs[(row["label"], v)] += 1
+    labelled: Counter = Counter()
+    for (lab, v), c in pairs.items():
+        if (y := label_value(lab)) is not None:
+            labelled[(y, round(float(v), 4))] += c
+    return {f: _rounded(c) for f, c in counts.items()}, labelled
+
+
+def _rounded(counter: Counter) -> Counter:
+    out: Counter = Counter()
+    for v, c in counter.items():
+        out[round(float(v), 3)] += c
+    return out
 
 
 def _field_order(field: str) -> tuple[int, str]:
