@@ -144,7 +144,10 @@ def histogram(bins: Sequence[tuple[float, float, int]], title: str, threshold: f
         bh = ph * c / cmax
         body.append(f'<rect x="{sx(a) + 1:.1f}" y="{top + ph - bh:.1f}" width="{max(sx(b) - sx(a) - 2, 1):.1f}" '
                     f'height="{bh:.1f}" fill="{PALETTE[0]}"><title>[{esc(fmt(a))}, {esc(fmt(b))}): {c}</title></rect>')
-    for t in nice_ticks(lo, hi, 6):
+    centres = [(a + b) / 2 for a, b, _ in bins]
+    integer = bool(bins) and all(b - a == 1 and float(c).is_integer() for (a, b, _), c in zip(bins, centres, strict=True))
+    x_ticks = centres if integer and len(centres) <= 15 else nice_ticks(lo, hi, 6)
+    for t in x_ticks:
         if lo - 1e-9 <= t <= hi + 1e-9:
             body.append(_text(sx(t), height - bottom + 14, fmt(t), "middle"))
     body.append(f'<line x1="{left}" y1="{top + ph}" x2="{width - right}" y2="{top + ph}" stroke="#888"/>')

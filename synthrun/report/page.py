@@ -89,6 +89,8 @@ def sweep_charts(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for param in sweep["swept"]:
         for key, label in sweep["metrics"]:
+            if len({r["values"].get(key) for r in sweep["runs"]}) < 2:
+                continue  # the same in every run: the table says it, a flat line adds nothing
             numeric, series = metric_series(sweep, param, key)
             title = f"{label} vs {param}"
             if numeric:
