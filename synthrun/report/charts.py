@@ -117,6 +117,16 @@ def histogram(bins: Sequence[tuple[float, float, int]], title: str, threshold: f
     """Counts per bin ``(lo, hi, count)``, with optional coloured bands and a threshold line."""
     left, right, top, bottom = 40, 12, 28, 34
     pw, ph = width - left - right, height - top - bottom
+    centres = [(a + b) / 2 for a, b, _ in bins]
+    integer = bool(bins) and all(b - a == 1 and float(c).is_integer() for (a, b, _), c in zip(bins, centres, strict=True))
+
+    def edge(v: float) -> float:  # integer scores: a cut at t keeps the whole bin of t
+        return math.ceil(v - 1e-9) - 0.5 if integer and abs(v) < 1e8 else v
+
+    label = threshold
+    if threshold is not None:
+        threshold = edge(threshold)
+    bands = {k: (edge(a), edge(b)) for k, (a, b) in (bands or {}).items()}
     lo = min((b[0] for b in bins), default=0.0)
     hi = max((b[1] for b in bins), default=1.0)
     if threshold is not None:
@@ -130,7 +140,7 @@ def histogram(bins: Sequence[tuple[float, float, int]], title: str, threshold: f
         return left + pw * (v - lo) / span
 
     body = [_text(4, 16, title, extra=' font-weight="bold" font-size="13"')]
-    for name, (a, b) in (bands or {}).items():
+    for name, (a, b) in bands.items():
         a, b = max(a, lo), min(b, hi)
         if b > a:
             body.append(f'<rect x="{sx(a):.1f}" y="{top}" width="{sx(b) - sx(a):.1f}" height="{ph}" '
@@ -144,8 +154,6 @@ def histogram(bins: Sequence[tuple[float, float, int]], title: str, threshold: f
         bh = ph * c / cmax
         body.append(f'<rect x="{sx(a) + 1:.1f}" y="{top + ph - bh:.1f}" width="{max(sx(b) - sx(a) - 2, 1):.1f}" '
                     f'height="{bh:.1f}" fill="{PALETTE[0]}"><title>[{esc(fmt(a))}, {esc(fmt(b))}): {c}</title></rect>')
-    centres = [(a + b) / 2 for a, b, _ in bins]
-    integer = bool(bins) and all(b - a == 1 and float(c).is_integer() for (a, b, _), c in zip(bins, centres, strict=True))
     x_ticks = centres if integer and len(centres) <= 15 else nice_ticks(lo, hi, 6)
     for t in x_ticks:
         if lo - 1e-9 <= t <= hi + 1e-9:
@@ -155,7 +163,7 @@ def histogram(bins: Sequence[tuple[float, float, int]], title: str, threshold: f
         x = sx(threshold)
         body.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + ph}" stroke="#d62728" '
                     f'stroke-width="2" stroke-dasharray="5,3"/>')
-        body.append(_text(x + 3, height - 4, f"threshold {fmt(threshold)}", "start", ' fill="#d62728"'))
+        body.append(_text(x + 3, height - 4, f"threshold {fmt(label)}", "start", ' fill="#d62728"'))
     return _svg(width, height, body, title)
 
 

@@ -72,3 +72,14 @@ def test_scatter_rings_selected_points():
     root = parse(charts.scatter([(0, 0, 0, True), (1, 1, 1, False), (2, 0, 1, False)], "m"))
     circles = list(root.iter(f"{NS}circle"))
     assert len(circles) == 3 and sum(c.get("stroke") == "#000" for c in circles) == 1
+
+
+def test_threshold_on_integer_scores_sits_at_the_edge_of_its_bin():
+    bins = [(k - 0.5, k + 0.5, k) for k in range(11)]
+    root = parse(charts.histogram(bins, "h", threshold=7, bands={"PASS": (7, 1e9)}))
+    line = next(ln for ln in root.iter(f"{NS}line") if ln.get("stroke-dasharray"))
+    bar7 = next(r for r in root.iter(f"{NS}rect") if (r.findtext(f"{NS}title") or "").startswith("[6.5, 7.5)"))
+    assert abs(float(line.get("x1")) - (float(bar7.get("x")) - 1)) < 0.2  # rects are inset by 1 px
+    band = next(r for r in root.iter(f"{NS}rect") if r.findtext(f"{NS}title") == "PASS")
+    assert band.get("x") == line.get("x1")
+    assert "threshold 7" in texts(root)
