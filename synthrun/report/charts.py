@@ -260,10 +260,10 @@ def scatter(points: Sequence[tuple[float, float, int, bool]], title: str, width:
     sxr, syr = (x1 - x0) or 1, (y1 - y0) or 1
 
     def pos(x: float, y: float) -> tuple[float, float]:
-        return pad + (width - 2 * pad) * (x - x0) / sxr, 30 + (height - 30 - pad) * (1 - (y - y0) / syr)
+        return pad + (width - 2 * pad) * (x - x0) / sxr, 52 + (height - 52 - pad) * (1 - (y - y0) / syr)
 
     body = [_text(4, 16, title, extra=' font-weight="bold" font-size="13"'),
-            f'<rect x="1" y="24" width="{width - 2}" height="{height - 25}" fill="none" stroke="#ccc"/>']
+            f'<rect x="1" y="40" width="{width - 2}" height="{height - 41}" fill="none" stroke="#ccc"/>']
     for x, y, g, hl in sorted(points, key=lambda p: p[3]):
         cx, cy = pos(x, y)
         c = PALETTE[g % len(PALETTE)]
@@ -271,7 +271,7 @@ def scatter(points: Sequence[tuple[float, float, int, bool]], title: str, width:
             body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4.5" fill="{c}" stroke="#000" stroke-width="1.2"/>')
         else:
             body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="{c}" fill-opacity="0.45"/>')
-    body += legend([("selected (ringed)", "#000"), ("not selected (faint)", "#bbb")], width - 320, 16)
+    body += legend([("selected (ringed)", "#000"), ("not selected (faint)", "#bbb")], 4, 33)
     return _svg(width, height, body, title)
 
 

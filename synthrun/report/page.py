@@ -55,7 +55,9 @@ def run_charts(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     for i, sc in enumerate(data["scores"]):
         out["scores"].append(_chart(f"score-{i}", charts.histogram(
             sc["bins"], f"{sc['stage']}: {sc['field']}", threshold=sc["threshold"], bands=sc["bands"]),
-            f"{sc['n']} rows, mean {charts.fmt(sc['mean'])}"))
+            f"{sc['n']} rows, mean {charts.fmt(sc['mean'])}" + (
+                f" (of {sc['stage_rows_in']} in: the stage keeps no file of the rows it drops)"
+                if sc["n"] < sc["stage_rows_in"] else "")))
     for i, roc in enumerate(data["roc"]):
         auc = "" if roc.get("auc") is None else f" (AUC {roc['auc']:.3f})"
         out["roc"].append(_chart(f"roc-{i}", charts.line_chart(

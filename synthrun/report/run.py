@@ -132,6 +132,7 @@ def gather_run(run_dir: str | Path, sample_rows: int = SAMPLE_ROWS, seed: int = 
         "notes": [],
     }
     targets = {s.get("name"): str(s.get("target", "")) for s in metrics["stages"]}
+    rows_in = {s.get("name"): int(s.get("rows_in") or 0) for s in metrics["stages"]}
     dirs = stage_dirs(run_dir)
     seen_fields: set[str] = set()
     prev_dir: Path | None = None
@@ -152,7 +153,7 @@ def gather_run(run_dir: str | Path, sample_rows: int = SAMPLE_ROWS, seed: int = 
                 data["scores"].append({
                     "stage": name, "field": f, "bins": bins_of(counts[f], f), "n": n,
                     "mean": round(sum(v * c for v, c in counts[f].items()) / n, 3),
-                    "threshold": line, "bands": bands,
+                    "threshold": line, "bands": bands, "stage_rows_in": rows_in.get(name, 0),
                 })
             if roc is None and labelled:
                 roc = roc_points(labelled)
