@@ -78,3 +78,17 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["report", str(bad)]) == 1
     assert "metrics.json: not readable JSON" in capsys.readouterr().err
     assert not (bad / "report.html").exists()
+
+
+def test_a_failed_run_with_a_half_written_stage_still_renders(tmp_path):
+    run = write_fake_run(tmp_path / "run", n=20)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics.update(status="failed", error="StageError: stage 'export' <b>broke</b>")
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "04_export" / "data.jsonl").unlink()
+    (run / "04_export" / "summary.json").unlink()
+    (run / "03_curate" / "rejected.jsonl").write_text('{"id": "x", "rejected_reason": "r"}\n{"id": "torn')
+    html = render_report(run)
+    assert "StageError: stage &#39;export&#39; &lt;b&gt;broke&lt;/b&gt;" in html
+    assert '<span class="status-failed" data-field="status">failed</span>' in html
+    assert "03_curate/data.jsonl" in html  # kept rows: the last stage that has a data file
