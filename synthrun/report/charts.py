@@ -292,7 +292,8 @@ def graph(nodes: Sequence[str], edges: Sequence[tuple[str, str]], title: str,
         columns.setdefault(layer[n], []).append(n)
     ncol = max(columns, default=0) + 1
     rows = max((len(c) for c in columns.values()), default=1)
-    node_w, row_h, top = 150, 30, 34
+    node_w, row_h, top, gap = 130, 30, 34, 46
+    width = max(width, 20 + ncol * (node_w + gap))
     height = top + rows * row_h + 30
     col_w = (width - node_w - 20) / max(ncol - 1, 1)
     where = {}
@@ -305,8 +306,8 @@ def graph(nodes: Sequence[str], edges: Sequence[tuple[str, str]], title: str,
     for a, b in edges:
         if a in where and b in where and a != b:
             (xa, ya), (xb, yb) = where[a], where[b]
-            body.append(f'<path d="M{xa + node_w:.1f},{ya + 10:.1f} C{xa + node_w + 40:.1f},{ya + 10:.1f} '
-                        f'{xb - 40:.1f},{yb + 10:.1f} {xb:.1f},{yb + 10:.1f}" fill="none" stroke="#bbb" '
+            body.append(f'<path d="M{xa + node_w:.1f},{ya + 10:.1f} C{xa + node_w + gap:.1f},{ya + 10:.1f} '
+                        f'{xb - gap:.1f},{yb + 10:.1f} {xb:.1f},{yb + 10:.1f}" fill="none" stroke="#bbb" '
                         f'marker-end="url(#arrow)"><title>{esc(a)} → {esc(b)}</title></path>')
     for n in nodes:
         x, y = where[n]
@@ -315,7 +316,7 @@ def graph(nodes: Sequence[str], edges: Sequence[tuple[str, str]], title: str,
         tip = "not executed" if rate is None else f"{rate:.0%} of calls succeeded"
         body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{node_w}" height="20" rx="4" fill="{fill}" '
                     f'stroke="#777"><title>{esc(n)}: {esc(tip)}</title></rect>')
-        body.append(_text(x + node_w / 2, y + 14, _clip(n, 22), "middle"))
+        body.append(_text(x + node_w / 2, y + 14, _clip(n, 19), "middle"))
     body += legend([("all calls ok", _ramp(1.0)), ("some failed", _ramp(0.5)), ("all failed", _ramp(0.0)),
                     ("not executed", "#eee")], width - 460, 16)
     return _svg(width, height, body, title)
