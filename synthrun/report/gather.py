@@ -154,9 +154,9 @@ def sample_view(row: dict[str, Any]) -> dict[str, Any]:
         ask, answer = prompt_text(row), response_text(row)
     except Exception:  # noqa: BLE001 - an odd row shape still shows its JSON
         ask, answer = "", ""
-    if not ask and not answer:
-        ask = str(row.get("text") or row.get("name") or row.get("tool", {}).get("name", "") if isinstance(
-            row.get("tool"), dict) else row.get("text") or "")
+    if not ask and not answer:  # a chunk or a tool record
+        tool = row.get("tool")
+        ask = str(row.get("text") or row.get("name") or (tool.get("name") if isinstance(tool, dict) else "") or "")
     scores = score_values(row)
     score = scores.get("rating.total", scores.get("multi_score.combined", scores.get("score")))
     return {
