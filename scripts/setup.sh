@@ -16,4 +16,9 @@ $PY -m pip install -q -c constraints.txt -e ".${extra}"
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && [ ! -d /usr/share/doc/python-h5py-doc ]; then
   (apt-get update -qq && apt-get install -y -qq python-h5py-doc) >/dev/null 2>&1 || echo "note: python-h5py-doc not installed"
 fi
+# Debian's chromium: the browser tests open the HTML reports headless (optional, best effort; CI needs it).
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "note: chromium not installed (browser tests of the HTML report will be skipped outside CI)"
+fi
 echo "synthrun installed: $(command -v synthrun || echo "$($PY -c 'import sys;print(sys.prefix)')/bin/synthrun")"

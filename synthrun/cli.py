@@ -20,6 +20,7 @@ usage: synthrun +recipe=NAME [key=value ...]        run a recipe (resumes if run
        synthrun validate NAME [key=value ...]       compose a recipe and build every stage, no LLM call
        synthrun providers                           list providers and how to set them up
        synthrun summarize SWEEP_DIR                 (re)write a sweep's summary table
+       synthrun report RUN_DIR|SWEEP_DIR [--open]   (re)write report.html (charts, samples) [and open it]
        synthrun tools parse|graph SPEC ...          inspect a tool spec and its dependency graph
 
 Common overrides:
@@ -175,6 +176,12 @@ def cmd_summarize(args: list[str]) -> int:
     return 0
 
 
+def cmd_report(args: list[str]) -> int:
+    from synthrun.report.cli import main as report_main
+
+    return report_main(args)
+
+
 def cmd_tools(args: list[str]) -> int:
     from synthrun.tools.cli import main as tools_main
 
@@ -183,7 +190,7 @@ def cmd_tools(args: list[str]) -> int:
 
 COMMANDS = {
     "ls": cmd_ls, "list": cmd_ls, "validate": cmd_validate, "providers": cmd_providers,
-    "summarize": cmd_summarize, "tools": cmd_tools,
+    "summarize": cmd_summarize, "tools": cmd_tools, "report": cmd_report,
 }
 
 

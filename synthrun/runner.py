@@ -250,6 +250,10 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
         metrics.wall_time_s = round(time.perf_counter() - started, 3)
         metrics.recompute_totals()
         write_json(run_dir / "metrics.json", metrics.model_dump())
+        if metrics.status != "interrupted":  # report.html; a failure there is only a warning
+            from synthrun.report import write_report_safely
+
+            write_report_safely(run_dir)
     if show_progress:
         from synthrun.progress import stderr_console
 

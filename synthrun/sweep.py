@@ -43,6 +43,10 @@ class SweepSummaryCallback(Callback):
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         rows = summarize_sweep(config.hydra.sweep.dir)
         if rows:
+            from synthrun.report import write_report_safely
+
+            write_report_safely(config.hydra.sweep.dir)
+        if rows:
             log.info("sweep summary: %s", Path(config.hydra.sweep.dir) / "sweep_summary.md")
             try:
                 from rich.table import Table

@@ -30,6 +30,7 @@ def test_wheel_carries_data_folders(wheel):
     assert "synthrun/_data/recipes/qa.yaml" in names
     assert "synthrun/_data/prompts/curate.yaml" in names
     assert "hydra_plugins/synthrun_plugins/recipe_source.py" in names
+    assert "synthrun/report/templates/run.html.j2" in names  # the HTML report's templates
     shipped = {p.relative_to(ROOT).as_posix() for d in ("conf", "recipes", "prompts")
                for p in (ROOT / d).rglob("*") if p.is_file()}
     assert {f"synthrun/_data/{p}" for p in shipped} <= names
