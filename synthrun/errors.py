@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from synthrun.io import StorageError
 from synthrun.prompts import PromptError
 from synthrun.runner import RecipeError
+from synthrun.runstate import RunFolderBusy
 from synthrun.secrets import SecretOverrideError
 from synthrun.stage import StageError
 
@@ -45,5 +47,6 @@ def compose_error_message(exc: BaseException) -> str:
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    RecipeError, StageError, PromptError, SecretOverrideError, ComposeError, FileNotFoundError,
+    RecipeError, StageError, PromptError, SecretOverrideError, ComposeError, FileNotFoundError, StorageError,
+    RunFolderBusy,
 )
