@@ -28,10 +28,10 @@ STAGES = ["load", "generate", "enrich", "curate", "export"]  # recipes/qa.yaml
 FULL_DISK = """
 import sqlite3, sys
 from synthrun.llm import cache
-real, n = cache.ResponseCache._insert, [0]
+real, n, limit = cache.ResponseCache._insert, [0], int(sys.argv[1])
 def full(self, rows):
     n[0] += 1
-    if n[0] > int(sys.argv[1]):
+    if n[0] > limit:
         err = sqlite3.OperationalError("database or disk is full")
         err.sqlite_errorname = "SQLITE_FULL"
         raise err
@@ -191,11 +191,15 @@ def test_full_cache_disk_stops_in_one_line_and_loses_no_answer(tmp_path, clean):
 
 def test_second_run_on_the_same_folder_is_refused(tmp_path, clean):
     db, clean_dir, clean_requests, calls = clean
-    with FakeOpenAIServerProcess(latency=0.1) as server:
+    with FakeOpenAIServerProcess() as server:
+        server.set_mode("hang:2")  # slow answers: the first run is surely still working
         args = _args(db, server.base_url)
         first = _start(args, tmp_path)
-        _wait_answered(server, 2)
+        deadline = time.time() + 120
+        while server.stats()["requests"] < 1 and time.time() < deadline:
+            time.sleep(0.02)
         second = _run(args, tmp_path)
+        server.set_mode("")
         assert first.wait(120) == 0, first.stderr.read()
         total = server.stats()["requests"]
     assert second.returncode == 1
