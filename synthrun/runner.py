@@ -239,6 +239,9 @@ class _Folder:
             self.live.move_to(self.run_dir / "metrics.json")
 
 
+_RESUME_HINT = "free space (or fix the permissions) and give the same command again"
+
+
 def _storage(exc: OSError) -> StorageError:
     return StorageError.from_os(exc)
 
@@ -328,8 +331,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             lost = {k: n for k, n in st.failures.items() if k in RETRYABLE_FAILURES}
             if st.halted == "storage":
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
-                raise StorageError.with_message(
-                    f"{st.halt_message}; free space (or fix the permissions) and give the same command again")
+                raise StorageError.with_message(f"{st.halt_message}; {_RESUME_HINT}")
             _check_llm_reached(name, sm, stage_provider, metrics)
             if lost and sum(lost.values()) > _failure_limit(cfg, name) * max(1, sm.llm_calls):
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
@@ -353,10 +355,9 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         if metrics.stages and metrics.stages[-1].rows_out == 0:
             log.warning("the run finished with 0 records: see failures in %s", run_dir / "metrics.json")
     except BaseException as exc:
-        if isinstance(exc, OSError) and is_storage_error(exc):
-            error = _storage(exc)
-        else:
-            error = exc
+        error = _storage(exc) if isinstance(exc, OSError) and is_storage_error(exc) else exc
+        if isinstance(error, StorageError) and _RESUME_HINT not in str(error):
+            error = StorageError.with_message(f"{error}; {_RESUME_HINT}")
         metrics.status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
                           else "partial" if isinstance(exc, IncompleteStage) else "failed")
         metrics.error = f"{type(error).__name__}: {error}".splitlines()[0][:500]

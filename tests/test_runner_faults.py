@@ -189,6 +189,36 @@ def test_full_cache_disk_stops_in_one_line_and_loses_no_answer(tmp_path, clean):
     _assert_same_records(run_dir, clean_dir)
 
 
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 160 KB tmpfs (root only): the cache disk that really fills up."""
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_cache_on_a_full_tmpfs_resumes_after_space_is_freed(tmp_path, clean, tiny_tmpfs):
+    db, clean_dir, clean_requests, calls = clean
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    with FakeOpenAIServerProcess() as server:
+        args = [*_args(db, server.base_url), f"paths.cache_dir={tiny_tmpfs}"]
+        proc = _run(args, out, TMPDIR=str(tmp))
+        assert proc.returncode == 1
+        assert f"cannot write {tiny_tmpfs}/llm.sqlite: database or disk is full (SQLITE_FULL)" in \
+            _error_line(proc.stderr)
+        assert 0 < server.stats()["requests"] < clean_requests
+        subprocess.run(["mount", "-o", "remount,size=8m", str(tiny_tmpfs)], check=True)  # space freed
+        resumed = _run(args, out, TMPDIR=str(tmp))
+        assert resumed.returncode == 0, resumed.stderr
+        assert server.stats()["requests"] == clean_requests  # every answer received was kept
+    _assert_same_records(_run_dir(out), clean_dir)
+
+
 def test_second_run_on_the_same_folder_is_refused(tmp_path, clean):
     db, clean_dir, clean_requests, calls = clean
     with FakeOpenAIServerProcess() as server:
