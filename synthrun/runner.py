@@ -125,8 +125,8 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
 _PROVIDER_FAILURES = {"connection", "timeout", "http_4xx", "http_5xx", "rate_limited", "bad_response",
                       "provider_error", "client_error", "circuit_open", "storage"}
 # ... and those of them that another try can fix: a stage with any of them is incomplete.
-RETRYABLE_FAILURES = {"connection", "timeout", "http_5xx", "rate_limited", "bad_response", "provider_error",
-                      "circuit_open", "storage"}
+RETRYABLE_FAILURES = {"connection", "timeout", "http_5xx", "rate_limited", "bad_response", "circuit_open",
+                      "storage"}
 
 
 def _failure_limit(cfg: DictConfig, name: str | None) -> float:
