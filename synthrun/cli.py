@@ -111,7 +111,10 @@ def run_hydra(args: list[str]) -> int:
     # Hydra re-raises instead of printing its multi-line report, so a bad recipe name or override
     # becomes one line here (HYDRA_FULL_ERROR=1 from the user still shows the full trace).
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    import logging
     import signal
+
+    logging.raiseExceptions = False  # a full or read-only disk under run.log: no traceback per log line
     import threading
 
     old_term = None

@@ -62,8 +62,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # write/fsync errors do not say which file
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 

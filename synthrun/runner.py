@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 
 from synthrun.context import StageContext
-from synthrun.io import StorageError, is_storage_error, read_jsonl, write_json, write_jsonl
+from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json, write_jsonl
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
 from synthrun.records import Record
@@ -211,8 +211,6 @@ def save_config(cfg: DictConfig, run_dir: Path, name: str = "config.yaml") -> No
     """Write the composed, resolved config with secret-looking values redacted."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain = {k: v for k, v in plain.items() if k != "hydra"}
-    from synthrun.io import atomic_write_text
-
     atomic_write_text(run_dir / name, OmegaConf.to_yaml(OmegaConf.create(redact(plain))))
 
 
@@ -242,8 +240,8 @@ class _Folder:
 _RESUME_HINT = "free space (or fix the permissions) and give the same command again"
 
 
-def _storage(exc: OSError) -> StorageError:
-    return StorageError.from_os(exc)
+def _storage(exc: OSError, where: Path | None = None) -> StorageError:
+    return StorageError.from_os(exc, None if exc.filename or where is None else f"in {where}")
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> RunMetrics:
@@ -347,7 +345,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             write_jsonl(stage_dir / "data.jsonl", outputs)
             write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
             (stage_dir / PARTIAL).unlink(missing_ok=True)
-            marker.write_text(fp + "\n")
+            atomic_write_text(marker, fp + "\n")
             metrics.stages.append(sm)
             records, upstream, prev = outputs, _chain(fp, stage_dir), name
         folder.claim()
@@ -355,7 +353,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         if metrics.stages and metrics.stages[-1].rows_out == 0:
             log.warning("the run finished with 0 records: see failures in %s", run_dir / "metrics.json")
     except BaseException as exc:
-        error = _storage(exc) if isinstance(exc, OSError) and is_storage_error(exc) else exc
+        error = _storage(exc, run_dir) if isinstance(exc, OSError) and is_storage_error(exc) else exc
         if isinstance(error, StorageError) and _RESUME_HINT not in str(error):
             error = StorageError.with_message(f"{error}; {_RESUME_HINT}")
         metrics.status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
@@ -366,6 +364,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         metrics.wall_time_s = round(time.perf_counter() - started, 3)
         metrics.recompute_totals()
         live.write(metrics.model_dump(), final=True)
+    if error is None and live.fallback is not None:
+        log.warning("metrics.json could not be written in %s: written to %s", run_dir, live.fallback)
     if error is not None:
         if folder.attempt:
             log.warning("this attempt did not change the finished run in %s; its metrics: %s", run_dir, live.path)
