@@ -85,7 +85,7 @@ def _qa_args(chunk_db: Path, server) -> list[str]:
 def _signal_mid_run(args: list[str], out: Path, server, sig: int) -> subprocess.Popen:
     """Start a run and send it ``sig`` once the server has answered 4 requests."""
     proc = _run_cli(args, out)
-    deadline = time.time() + 60
+    deadline = time.time() + 180  # a loaded machine can take a minute to start the run
     while server.stats()["answered"] < 4 and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(sig)

@@ -308,6 +308,21 @@ def test_unwritable_output_folder_is_one_line(tmp_path, chunk_db):
     assert str(blocker) in line and "ENOTDIR" in line and len(proc.stderr.splitlines()) <= 2
 
 
+def test_read_only_output_folder_is_one_line(tmp_path, chunk_db):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    try:
+        proc = _run(["+recipe=qa", f"load.db={chunk_db}", "progress=false"], mount / "out")
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+    assert proc.returncode == 1
+    assert _error_line(proc.stderr) == f"synthrun: error: cannot write {mount}/out: Read-only file system (EROFS)"
+    assert len(proc.stderr.splitlines()) == 1
+
+
 @pytest.mark.parametrize("value", ["0", "-3"])
 def test_concurrency_below_one_is_a_one_line_error(tmp_path, value, capsys):
     from synthrun.cli import main
