@@ -127,14 +127,14 @@ def run_hydra(args: list[str]) -> int:
     except KeyboardInterrupt as exc:
         return _err("interrupted; give the same command again to resume (finished stages and answered "
                     "LLM calls are kept)", 143 if isinstance(exc, Terminated) else 130)
-    except OSError as exc:  # e.g. Hydra cannot create the run folder or its log (read-only, full)
-        if user_wants_traceback:
-            raise
-        return _err(_os_error_line(exc), 1)
     except (HydraException, OmegaConfBaseException) as exc:
         if user_wants_traceback:
             raise
         return _err(compose_error_message(exc), 1)
+    except OSError as exc:  # e.g. Hydra cannot create the run folder or its log (read-only, full)
+        if user_wants_traceback or exc.errno is None:
+            raise
+        return _err(_os_error_line(exc), 1)
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
