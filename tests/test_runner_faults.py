@@ -331,3 +331,14 @@ def test_concurrency_below_one_is_a_one_line_error(tmp_path, value, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"synthrun: error: provider.concurrency={int(value)}: must be a whole number >= 1 " \
                   "(requests in flight at once)"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+generate.max_failure_rate=2", "generate.max_failure_rate=2: must be a share between 0 and 1"),
+    ("+curate.llm.concurrency=0", "curate.llm.concurrency=0: must be a whole number >= 1"),
+])
+def test_bad_failure_rate_or_stage_concurrency_is_one_line(override, message, capsys):
+    from synthrun.cli import main
+
+    assert main(["validate", "qa", override]) == 1
+    assert capsys.readouterr().err.startswith(f"synthrun: error: {message}")
