@@ -75,12 +75,28 @@ def _task(cfg) -> None:  # called by Hydra inside the run folder context
     try:
         metrics = run(cfg, Path(hc.runtime.output_dir), overrides=list(hc.overrides.task))
     except USER_ERRORS as exc:
-        raise SystemExit(_err(str(exc), 1)) from None
+        raise SystemExit(_err(str(exc), getattr(exc, "exit_code", 1))) from None
     _LAST_RUN["dir"] = Path(hc.runtime.output_dir)
     _LAST_RUN["metrics"] = metrics
 
 
 _LAST_RUN: dict = {}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (the run stops, metrics say ``interrupted``), exit 143."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _os_error_line(exc: OSError) -> str:
+    import errno
+
+    code = errno.errorcode.get(exc.errno or 0, "")
+    where = exc.filename or "?"
+    return f"cannot write {where}: {exc.strerror or exc}" + (f" ({code})" if code else "")
 
 
 def run_hydra(args: list[str]) -> int:
@@ -100,18 +116,33 @@ def run_hydra(args: list[str]) -> int:
     # Hydra re-raises instead of printing its multi-line report, so a bad recipe name or override
     # becomes one line here (HYDRA_FULL_ERROR=1 from the user still shows the full trace).
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    import logging
+    import signal
+
+    logging.raiseExceptions = False  # a full or read-only disk under run.log: no traceback per log line
+    import threading
+
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         main()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         return _err("interrupted; give the same command again to resume (finished stages and answered "
-                    "LLM calls are kept)", 130)
+                    "LLM calls are kept)", 143 if isinstance(exc, Terminated) else 130)
     except (HydraException, OmegaConfBaseException) as exc:
         if user_wants_traceback:
             raise
         return _err(compose_error_message(exc), 1)
+    except OSError as exc:  # e.g. Hydra cannot create the run folder or its log (read-only, full)
+        if user_wants_traceback or exc.errno is None:
+            raise
+        return _err(_os_error_line(exc), 1)
     finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         sys.argv = saved[0]
         if saved[1] is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)

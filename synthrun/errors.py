@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from synthrun.allowlist import TargetError
+from synthrun.io import StorageError
 from synthrun.prompts import PromptError
 from synthrun.runner import RecipeError
+from synthrun.runstate import RunFolderBusy
 from synthrun.secrets import SecretOverrideError
 from synthrun.stage import StageError
 
@@ -47,4 +49,5 @@ def compose_error_message(exc: BaseException) -> str:
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     RecipeError, StageError, PromptError, SecretOverrideError, TargetError, ComposeError, FileNotFoundError,
+    StorageError, RunFolderBusy,
 )

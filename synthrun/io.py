@@ -2,27 +2,70 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+#: errno values that mean "the disk or folder cannot take this write" (not a bad input).
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO, errno.EFBIG,
+                  errno.ENOTDIR}
+
+
+class StorageError(Exception):
+    """A write that failed for lack of space or permission; shown as one line naming the path and errno."""
+
+    def __init__(self, path: str | Path, reason: str, code: str = ""):
+        self.path, self.reason, self.code = str(path), reason, code
+        super().__init__(f"cannot write {path}: {reason}" + (f" ({code})" if code else ""))
+
+    @classmethod
+    def with_message(cls, message: str) -> StorageError:
+        err = cls("", "")
+        err.args = (message,)
+        return err
+
+    @classmethod
+    def from_os(cls, exc: OSError, path: str | Path | None = None) -> StorageError:
+        code = errno.errorcode.get(exc.errno or 0, "")
+        return cls(path or exc.filename or "?", exc.strerror or str(exc), code)
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
+
+
+_umask_lock = threading.Lock()
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file (0o666 minus the umask)."""
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename."""
+    """Write ``text`` to ``path`` through a temp file and a rename (mode follows the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; data files read like config and logs
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # write/fsync errors do not say which file
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 

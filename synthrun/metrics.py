@@ -15,6 +15,10 @@ class StageMetrics(BaseModel):
     name: str
     target: str
     enabled: bool = True
+    #: done | partial (provider-side LLM failures: rerun to retry them) | accepted (failures accepted)
+    status: str | None = None
+    #: True for a stage that makes a new kind of record (a source, or e.g. chunks -> QA pairs).
+    produces: bool = False
     rows_in: int = 0
     rows_out: int = 0
     retention: float | None = None
@@ -37,8 +41,11 @@ class RunMetrics(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
     recipe: str
-    status: str = "running"  # running | completed | failed | interrupted
+    status: str = "running"  # running | completed | partial | failed | interrupted
     error: str | None = None
+    #: When the run started and when it last reported (a ``running`` run with an old heartbeat was killed).
+    started: str | None = None
+    heartbeat: str | None = None
     provider: str | None = None
     model: str | None = None
     overrides: list[str] = Field(default_factory=list)
@@ -67,8 +74,10 @@ class RunMetrics(BaseModel):
         self.llm_failures_by_reason = _by_stage(s, "llm_failures")
         if s:
             self.rows_final = s[-1].rows_out
-            first = next((x for x in s if x.rows_out), None)
-            base = first.rows_out if first else 0
+            # retention of the run: final rows / rows made by the last stage that made a new kind of
+            # record (e.g. QA pairs from chunks), so it reads "share of the generated rows kept"
+            maker = next((x for x in reversed(s) if x.produces), None) or next((x for x in s if x.rows_out), None)
+            base = maker.rows_out if maker else 0
             self.retention = round(self.rows_final / base, 4) if base else None
             self.mean_rating = next((x.mean_rating for x in reversed(s) if x.mean_rating is not None), None)
 

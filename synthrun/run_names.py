@@ -25,11 +25,14 @@ NON_DATA_KEYS = {
 
 
 _CALL_SETTINGS = {"provider", "llm", "extra"}  # where NON_DATA_KEYS are call settings, not stage parameters
+#: Keys (at any depth) that decide how failures are accepted, not what a run produces.
+_RUN_POLICY_KEYS = {"accept_failures", "max_failure_rate"}
 
 
 def _non_data(path: str) -> bool:
     parts = str(path).split(".")
-    return is_secret_key(parts[-1]) or (parts[-1] in NON_DATA_KEYS and bool(_CALL_SETTINGS.intersection(parts)))
+    return (is_secret_key(parts[-1]) or parts[-1] in _RUN_POLICY_KEYS
+            or (parts[-1] in NON_DATA_KEYS and bool(_CALL_SETTINGS.intersection(parts))))
 
 
 def _strip(value: Any, path: str) -> Any:

@@ -5,6 +5,12 @@ Each stage writes ``NN_name/data.jsonl``, ``NN_name/summary.json`` and last a
 upstream. Running the same command again skips stages whose marker matches;
 an interrupted stage runs again, and the LLM cache answers every call it had
 already made, so no work is paid for twice.
+
+A stage whose LLM calls failed on the provider's side (connection, timeout, 5xx, 429 after
+retries, an open circuit) is *incomplete*: it writes its data and a ``_PARTIAL`` marker with
+the counts instead of ``_SUCCESS`` and the run stops there (exit 3, ``status: partial``). The
+same command retries exactly the failed calls (the others come from the cache), unless the
+user accepts the loss (``accept_failures=true`` or ``+STAGE.max_failure_rate=0.05``).
 """
 
 from __future__ import annotations
@@ -20,19 +26,29 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 
 from synthrun.context import StageContext
-from synthrun.io import read_jsonl, write_json, write_jsonl
+from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json, write_jsonl
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
 from synthrun.records import Record
+from synthrun.runstate import LiveMetrics, RunLock, now_iso, previous_status
 from synthrun.secrets import redact, redact_text
 from synthrun.stage import Stage, StageError
 
 log = logging.getLogger("synthrun")
 MARKER = "_SUCCESS"
+PARTIAL = "_PARTIAL"
+#: Stage keys the runner handles itself (not passed to the stage, not in its fingerprint).
+RUNNER_KEYS = ("max_failure_rate",)
 
 
 class RecipeError(Exception):
     """A recipe that cannot be composed into stages (reported as one line)."""
+
+
+class IncompleteStage(RecipeError):
+    """A stage lost rows to provider-side LLM failures; the same command retries them (exit 3)."""
+
+    exit_code = 3
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -68,6 +84,8 @@ def build_stage(name: str, node: DictConfig, allow: list[str]) -> Stage:
     missing = [k for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
     if missing:
         raise RecipeError(f"stage '{name}': `{missing[0]}` has no value; set it with {name}.{missing[0]}=...")
+    if any(k in node for k in RUNNER_KEYS):
+        node = OmegaConf.create({k: v for k, v in node.items() if k not in RUNNER_KEYS})
     try:
         params = OmegaConf.to_container(node, resolve=True)
         params.pop("_target_", None)
@@ -82,6 +100,7 @@ def build_stage(name: str, node: DictConfig, allow: list[str]) -> Stage:
 def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     """Compose-time check of a whole recipe: every stage instantiated and its prompts found, nothing run."""
     from synthrun.allowlist import TargetError, check_targets
+    from synthrun.llm.client import check_concurrency
     from synthrun.prompts import PromptError
 
     allow = [str(a) for a in cfg.get("allow_targets") or []]
@@ -90,8 +109,13 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     except TargetError as exc:
         raise RecipeError(str(exc)) from None
     prompts = PromptLibrary([Path(p) for p in cfg.get("prompt_dirs") or []])
+    if "provider" in cfg:
+        check_concurrency(cfg.provider.get("concurrency"))
+    _failure_limit(cfg, None)
     stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
     for name, stage in stages:
+        check_concurrency((stage.llm or {}).get("concurrency"), f"{name}.llm.concurrency")
+        _failure_limit(cfg, name)
         for prompt in stage.prompt_names() if stage.enabled else []:
             try:
                 prompts.get(prompt)
@@ -102,7 +126,26 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
 
 # LLM failure reasons that mean the provider was not reached or refused (not a weak answer).
 _PROVIDER_FAILURES = {"connection", "timeout", "http_4xx", "http_5xx", "rate_limited", "bad_response",
-                      "provider_error", "client_error"}
+                      "provider_error", "client_error", "circuit_open", "storage"}
+# ... and those of them that another try can fix: a stage with any of them is incomplete.
+RETRYABLE_FAILURES = {"connection", "timeout", "http_5xx", "rate_limited", "bad_response", "circuit_open",
+                      "storage"}
+
+
+def _failure_limit(cfg: DictConfig, name: str | None) -> float:
+    """The share of a stage's LLM calls allowed to fail on the provider side (1.0 with accept_failures)."""
+    node = cfg.get(name) if name else None
+    value = node.get("max_failure_rate") if isinstance(node, DictConfig) else None
+    where = f"{name}.max_failure_rate" if value is not None else "max_failure_rate"
+    if value is None:
+        value = cfg.get("max_failure_rate") or 0.0
+    try:
+        limit = float(value)
+    except (TypeError, ValueError):
+        limit = -1.0
+    if not 0.0 <= limit <= 1.0:
+        raise RecipeError(f"{where}={value!r}: must be a share between 0 and 1 (e.g. 0.05)")
+    return 1.0 if cfg.get("accept_failures") else limit
 
 
 def _check_llm_reached(name: str, sm: StageMetrics, provider: dict[str, Any], metrics: RunMetrics) -> None:
@@ -127,13 +170,15 @@ def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
 
 
 #: Provider settings that change how calls are made, not what they return.
-_TRANSPORT_KEYS = ("api_base", "api_key_env", "concurrency", "timeout", "max_retries")
+_TRANSPORT_KEYS = ("api_base", "api_key_env", "concurrency", "timeout", "max_retries", "retry_backoff",
+                   "circuit_breaker", "circuit_breaker_s")
 
 
 def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> str:
     provider = {k: v for k, v in provider.items() if k not in _TRANSPORT_KEYS}
+    stage = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in RUNNER_KEYS}
     blob = json.dumps(
-        {"stage": OmegaConf.to_container(node, resolve=True), "provider": provider, "up": upstream},
+        {"stage": stage, "provider": provider, "up": upstream},
         sort_keys=True, default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -166,26 +211,74 @@ def _load_output(path: Path, stage: Stage) -> list[Any]:
     return [cls.model_validate(row) for row in read_jsonl(path)]
 
 
-def save_config(cfg: DictConfig, run_dir: Path) -> None:
+def save_config(cfg: DictConfig, run_dir: Path, name: str = "config.yaml") -> None:
     """Write the composed, resolved config with secret-looking values redacted."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain = {k: v for k, v in plain.items() if k != "hydra"}
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(redact(plain))), encoding="utf-8")
+    atomic_write_text(run_dir / name, OmegaConf.to_yaml(OmegaConf.create(redact(plain))))
+
+
+class _Folder:
+    """Where this attempt reports: metrics.json/config.yaml, or side files while a finished run is intact.
+
+    A rerun into a folder whose last run completed reports to ``metrics.attempt.json`` and
+    ``config.attempt.yaml`` until a stage replaces data (:meth:`claim`); an attempt that fails
+    before that leaves the finished run's metrics, config and markers as they were.
+    """
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, live: LiveMetrics, keep: bool):
+        self.cfg, self.run_dir, self.live, self.attempt = cfg, run_dir, live, keep
+
+    def start(self) -> None:
+        save_config(self.cfg, self.run_dir, "config.attempt.yaml" if self.attempt else "config.yaml")
+
+    def claim(self) -> None:
+        """This attempt is about to change data: it owns metrics.json and config.yaml from now on."""
+        if self.attempt:
+            self.attempt = False
+            save_config(self.cfg, self.run_dir)
+            (self.run_dir / "config.attempt.yaml").unlink(missing_ok=True)
+            self.live.move_to(self.run_dir / "metrics.json")
+
+
+_RESUME_HINT = "free space (or fix the permissions) and give the same command again"
+
+
+def _storage(exc: OSError, where: Path | None = None) -> StorageError:
+    return StorageError.from_os(exc, None if exc.filename or where is None else f"in {where}")
 
 
 def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> RunMetrics:
     """Run every stage of ``cfg`` in ``run_dir`` (resuming finished stages) and write metrics.json."""
-    started = time.perf_counter()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if is_storage_error(exc):
+            raise _storage(exc) from None
+        raise
     stages = build_stages(cfg)  # fail on any bad stage before doing any work
-    save_config(cfg, run_dir)
+    with RunLock(run_dir):
+        return _run_locked(cfg, run_dir, stages, overrides)
+
+
+def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
+                overrides: list[str] | None) -> RunMetrics:
+    started = time.perf_counter()
+    before = previous_status(run_dir / "metrics.json")
+    if before.get("status") == "running":
+        log.warning("the previous run in %s did not finish (killed? last heartbeat %s); resuming it",
+                    run_dir, before.get("heartbeat"))
+    keep = before.get("status") == "completed"
+    live = LiveMetrics(run_dir / ("metrics.attempt.json" if keep else "metrics.json"))
+    folder = _Folder(cfg, run_dir, live, keep)
 
     run_id = f"{cfg.recipe_name}/{run_dir.name}"
     provider = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
     metrics = RunMetrics(
         run_id=run_id, recipe=str(cfg.recipe_name), provider=provider.get("name"),
         model=provider.get("model"), overrides=[redact_text(str(o)) for o in overrides or []],
+        started=now_iso(),
     )
     cache_dir = cfg.paths.get("cache_dir")
     cache_path = Path(cache_dir) / "llm.sqlite" if cache_dir else None
@@ -195,7 +288,11 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
     records: list[Any] = []
     upstream = ""
     prev = "(start)"
+    error: BaseException | None = None
     try:
+        folder.start()
+        live.write(metrics.model_dump())
+        live.start()
         for index, (name, stage) in enumerate(stages, 1):
             stage_dir = run_dir / f"{index:02d}_{name}"
             stage_provider = _provider_for(cfg, stage)
@@ -208,9 +305,10 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
                 log.info("stage %s: already done (%d records), skipped", name, len(records))
                 upstream, prev = _chain(fp, stage_dir), name
                 continue
-            marker.unlink(missing_ok=True)
             stage_dir.mkdir(parents=True, exist_ok=True)
-            sm = StageMetrics(name=name, target=str(cfg[name]._target_), enabled=stage.enabled)
+            live.write(metrics.model_dump())
+            produces = stage.source or (stage.input_type is not stage.output_type and stage.output_type is not Record)
+            sm = StageMetrics(name=name, target=str(cfg[name]._target_), enabled=stage.enabled, produces=produces)
             t0 = time.perf_counter()
             inputs = [] if stage.source else _coerce(records, stage, name, prev)
             sm.rows_in = len(inputs)
@@ -233,29 +331,78 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             sm.tokens_in, sm.tokens_out, sm.cost_usd = st.prompt_tokens, st.completion_tokens, round(st.cost_usd, 6)
             sm.failures, sm.llm_failures = dict(ctx.failures), dict(st.failures)
             sm.wall_time_s = round(time.perf_counter() - t0, 3)
+            lost = {k: n for k, n in st.failures.items() if k in RETRYABLE_FAILURES}
+            if st.halted == "storage":
+                _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
+                raise StorageError.with_message(f"{st.halt_message}; {_RESUME_HINT}")
             _check_llm_reached(name, sm, stage_provider, metrics)
+            if lost and sum(lost.values()) > _failure_limit(cfg, name) * max(1, sm.llm_calls):
+                _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
+                reasons = ", ".join(f"{k}={v}" for k, v in sorted(lost.items()))
+                raise IncompleteStage(
+                    f"stage '{name}' is incomplete: {sum(lost.values())} of {sm.llm_calls} LLM calls failed on the "
+                    f"provider side ({reasons}); the answers received are cached: give the same command again "
+                    f"to retry only the failed calls, or accept the loss with accept_failures=true or "
+                    f"+{name}.max_failure_rate=RATE")
+            sm.status = "accepted" if lost else "done"
+            folder.claim()
+            marker.unlink(missing_ok=True)
             write_jsonl(stage_dir / "data.jsonl", outputs)
             write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
-            marker.write_text(fp + "\n")
+            (stage_dir / PARTIAL).unlink(missing_ok=True)
+            atomic_write_text(marker, fp + "\n")
             metrics.stages.append(sm)
             records, upstream, prev = outputs, _chain(fp, stage_dir), name
+        folder.claim()
         metrics.status = "completed"
         if metrics.stages and metrics.stages[-1].rows_out == 0:
             log.warning("the run finished with 0 records: see failures in %s", run_dir / "metrics.json")
     except BaseException as exc:
-        metrics.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        metrics.error = redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0])[:500]
-        raise
+        error = _storage(exc, run_dir) if isinstance(exc, OSError) and is_storage_error(exc) else exc
+        if isinstance(error, StorageError) and _RESUME_HINT not in str(error):
+            error = StorageError.with_message(f"{error}; {_RESUME_HINT}")
+        metrics.status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                          else "partial" if isinstance(exc, IncompleteStage) else "failed")
+        metrics.error = redact_text(f"{type(error).__name__}: {error}".splitlines()[0])[:500]
     finally:
+        live.stop()
         metrics.wall_time_s = round(time.perf_counter() - started, 3)
         metrics.recompute_totals()
-        write_json(run_dir / "metrics.json", metrics.model_dump())
+        live.write(metrics.model_dump(), final=True)
         if metrics.status != "interrupted":  # report.html; a failure there is only a warning
             from synthrun.report import write_report_safely
 
             write_report_safely(run_dir)
+    if error is None and live.fallback is not None:
+        log.warning("metrics.json could not be written in %s: written to %s", run_dir, live.fallback)
+    if error is not None:
+        if folder.attempt:
+            log.warning("this attempt did not change the finished run in %s; its metrics: %s", run_dir, live.path)
+        if live.fallback is not None:
+            note = f" (metrics.json could not be written in the run folder: written to {live.fallback})"
+            if isinstance(error, StorageError | RecipeError):
+                error.args = (str(error) + note,)
+            else:
+                log.error("metrics written to %s", live.fallback)
+        raise error
     if show_progress:
         from synthrun.progress import stderr_console
 
         stderr_console().print(render_table(metrics))
     return metrics
+
+
+def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics, ctx: StageContext,
+                   fp: str, lost: dict[str, int], metrics: RunMetrics) -> None:
+    """Keep an incomplete stage's rows and say what failed (``_PARTIAL``); never mark it done."""
+    sm.status = "partial"
+    metrics.stages.append(sm)
+    folder.claim()
+    (stage_dir / MARKER).unlink(missing_ok=True)
+    try:
+        write_jsonl(stage_dir / "data.jsonl", outputs)
+        write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
+        write_json(stage_dir / PARTIAL, {"fingerprint": fp, "llm_calls": sm.llm_calls, "failed": lost,
+                                         "rows_out": sm.rows_out})
+    except OSError as exc:
+        log.warning("could not write the incomplete stage's rows to %s (%s)", stage_dir, exc)

@@ -6,11 +6,13 @@ import asyncio
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from synthrun.io import StorageError
 from synthrun.llm.cache import ResponseCache, request_key
 from synthrun.llm.jsonparse import ParseFailure, parse_answer
 from synthrun.llm.pricing import token_prices
@@ -29,6 +31,24 @@ _SAMPLING_DEFAULTS = ("temperature", "max_tokens", "seed")
 _JSON_MODES = ("schema", "object", "none")
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
 REASK_PROMPT = "llm_json_retry"
+#: Attempt failures that say the provider is down or broken (a 429 is the provider pacing us: not counted).
+BREAKER_REASONS = {"connection", "timeout", "http_5xx", "bad_response"}
+
+
+def check_concurrency(value: Any, where: str = "provider.concurrency") -> int | None:
+    """``value`` as an int >= 1 (None when unset), else a one-line :class:`StageError`."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+        ok = number >= 1 and float(value) == number
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        from synthrun.stage import StageError
+
+        raise StageError(f"{where}={value!r}: must be a whole number >= 1 (requests in flight at once)")
+    return number
 
 
 class LLMClient:
@@ -41,8 +61,11 @@ class LLMClient:
             ``temperature``, ``max_tokens``, ``seed``; optional ``openai_compatible`` (force the
             built-in HTTP client), ``json_mode`` (``schema`` | ``object`` | ``none``), ``extra``
             (dict sent with every request), ``price_in``/``price_out`` (USD per 1M tokens),
-            ``json_retries`` (re-asks after an unusable JSON answer, default 2) and
-            ``retry_backoff`` (first back-off in seconds, default 1).
+            ``json_retries`` (re-asks after an unusable JSON answer, default 2),
+            ``retry_backoff`` (first back-off in seconds, default 1), ``circuit_breaker``
+            (consecutive failed attempts - connection, timeout, 5xx - after which no more
+            requests are sent, default 10, 0 = never) and ``circuit_breaker_s`` (how long
+            those failures must have lasted with no success in between, default 20 s).
         cache_path: SQLite file of cached answers, or None for no cache.
         stats: Counters to add to (a fresh :class:`LLMStats` if None).
         show_progress: Draw a progress bar in :meth:`map`.
@@ -67,7 +90,7 @@ class LLMClient:
                              f"no request was sent")
         self.provider = provider
         self.model = str(provider["model"])
-        self.concurrency = max(1, int(provider.get("concurrency") or 8))
+        self.concurrency = check_concurrency(provider.get("concurrency")) or 8
         self.timeout = float(provider.get("timeout") or 120)
         retries = provider.get("max_retries")
         self.max_retries = max(0, int(4 if retries is None else retries))
@@ -93,6 +116,10 @@ class LLMClient:
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._logged: set[str] = set()
+        self.breaker_after = max(0, int(provider.get("circuit_breaker", 10) or 0))
+        self.breaker_seconds = float(provider.get("circuit_breaker_s", 20.0))
+        self._streak = 0
+        self._streak_start = 0.0
 
     # ------------------------------------------------------------------ public API
 
@@ -139,6 +166,8 @@ class LLMClient:
     async def acomplete(self, request: LLMRequest) -> LLMResult:
         """One request: from the cache if answered before, else from the model (never raises)."""
         self.stats.calls += 1
+        if self.stats.halted:  # the provider is down or the cache cannot store: send nothing more
+            return self._account(LLMResult(request=request, error=self.stats.halted, model=self.model))
         try:
             return self._account(await self._complete(request))
         except Exception as exc:  # noqa: BLE001 - a bug must not sink the whole batch
@@ -166,7 +195,7 @@ class LLMClient:
         try:
             result = await self._ask(request, params, response_format)
             if result.ok:
-                self.cache.put(key, self.model, {
+                self._store(key, {
                     "text": result.text, "prompt_tokens": result.prompt_tokens,
                     "completion_tokens": result.completion_tokens, "cost_usd": result.cost_usd,
                 })
@@ -192,6 +221,41 @@ class LLMClient:
             self.cache.close()
 
     # ------------------------------------------------------------------ internals
+
+    def _store(self, key: str, value: dict[str, Any]) -> None:
+        """Cache one answer; when the disk refuses, keep it (spill file) and stop sending requests."""
+        assert self.cache is not None
+        try:
+            self.cache.put(key, self.model, value)
+        except StorageError as exc:
+            kept = self.cache.spill(key, self.model, value)
+            where = f"answers received are kept in {kept}" if kept else "could not keep the answer anywhere"
+            self._halt("storage", f"{exc}; no more LLM requests sent ({where}, stored on the next run)")
+
+    def _halt(self, reason: str, message: str) -> None:
+        if not self.stats.halted:
+            self.stats.halted, self.stats.halt_message = reason, message
+            log.warning("%s: %s", self.model, message)
+
+    def _breaker_check(self) -> None:
+        if self.stats.halted:
+            raise TransportError(self.stats.halted, self.stats.halt_message, False)
+
+    def _breaker_record(self, exc: TransportError | None) -> None:
+        """Count consecutive provider-side failures; open the circuit after too many, for too long."""
+        if exc is None:
+            self._streak = 0
+            return
+        if exc.reason not in BREAKER_REASONS or not self.breaker_after:
+            return
+        now = time.monotonic()
+        if self._streak == 0:
+            self._streak_start = now
+        self._streak += 1
+        if self._streak >= self.breaker_after and now - self._streak_start >= self.breaker_seconds:
+            self._halt("circuit_open", f"{self._streak} attempts in a row failed over "
+                       f"{now - self._streak_start:.0f}s (last: {exc.reason}); stopped sending requests to "
+                       f"the provider")
 
     @staticmethod
     def _run_sync(coro):
@@ -258,10 +322,9 @@ class LLMClient:
                     response_format: dict[str, Any] | None, counter: list[int]):
         """One answer from the transport, retrying transient failures with back-off."""
         sem = self._semaphore()
-        counter[0] += 1
         try:  # first attempt without tenacity's overhead: it almost always succeeds
             async with sem:
-                return await self._transport.send(messages, params, response_format)
+                return await self._attempt(messages, params, response_format, counter)
         except TransportError as exc:
             if not exc.retryable or self.max_retries == 0:
                 raise
@@ -277,9 +340,8 @@ class LLMClient:
         async def attempt() -> Any:
             if state_err:
                 raise state_err.pop()
-            counter[0] += 1
             async with sem:
-                return await self._transport.send(messages, params, response_format)
+                return await self._attempt(messages, params, response_format, counter)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
@@ -289,6 +351,19 @@ class LLMClient:
             reraise=True,
         )
         return await retrying(attempt)
+
+    async def _attempt(self, messages: list[dict[str, Any]], params: dict[str, Any],
+                       response_format: dict[str, Any] | None, counter: list[int]):
+        """One attempt through the circuit breaker (fails at once, unsent, when it is open)."""
+        self._breaker_check()
+        counter[0] += 1
+        try:
+            completion = await self._transport.send(messages, params, response_format)
+        except TransportError as exc:
+            self._breaker_record(exc)
+            raise
+        self._breaker_record(None)
+        return completion
 
     async def _ask(self, request: LLMRequest, params: dict[str, Any],
                    response_format: dict[str, Any] | None) -> LLMResult:
@@ -302,7 +377,8 @@ class LLMClient:
             try:
                 completion = await self._send(messages, params, response_format, counter)
             except TransportError as exc:
-                self._log_once(exc.reason + str(exc.status), f"{self.model}: {exc}")
+                if exc.reason not in ("circuit_open", "storage"):  # those were logged once when they began
+                    self._log_once(exc.reason + str(exc.status), f"{self.model}: {exc}")
                 return self._result(request, text, None, exc.reason, p_tok, c_tok, counter[0])
             p_tok += completion.prompt_tokens
             c_tok += completion.completion_tokens

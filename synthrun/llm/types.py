@@ -57,6 +57,9 @@ class LLMStats:
     cost_usd: float = 0.0
     retries: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    #: Why the client stopped sending (``circuit_open`` or ``storage``) and a one-line explanation.
+    halted: str | None = None
+    halt_message: str = ""
 
     def add_failure(self, reason: str) -> None:
         self.failures[reason] = self.failures.get(reason, 0) + 1

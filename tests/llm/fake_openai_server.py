@@ -23,6 +23,8 @@ Scripted actions (each consumed by one request, in arrival order):
 ``hang`` / ``hang:SECONDS`` (answer only after the client has given up), ``malformed`` (broken
 but repairable JSON), ``garbage`` (text with no JSON in it), ``mismatch`` (valid JSON that does not
 fit the schema), ``empty`` (empty content), ``drop`` (close the connection without an answer).
+``server.set_mode("503")`` (or ``POST /_mode {"mode": "503"}``) makes every request without a scripted
+action misbehave that way until ``set_mode("")`` (a server that is down but still listening).
 Otherwise the answer is ``responder(request_json) -> str``; the default builds a valid JSON
 object for the requested ``json_schema`` from a hash of the messages (same request, same answer).
 """
@@ -224,6 +226,7 @@ class FakeOpenAIServer:
         self.port = port
         self.hang_seconds = hang_seconds
         self.script: deque[str] = deque(script or [])
+        self.mode = ""
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
@@ -247,6 +250,10 @@ class FakeOpenAIServer:
         """Queue actions for the next requests (``"429:1"``, ``"500"``, ``"hang"``, ``"malformed"`` ...)."""
         with self._lock:
             self.script.extend(str(a) for a in actions)
+
+    def set_mode(self, mode: str) -> None:
+        """Apply action ``mode`` to every request that has no scripted action ("" = answer normally)."""
+        self.mode = str(mode)
 
     def stats(self) -> dict[str, int]:
         return {"requests": len(self.requests), "answered": self.answered, "max_in_flight": self.max_in_flight,
@@ -272,7 +279,14 @@ class FakeOpenAIServer:
         app.router.add_get("/_stats", self._stats)
         app.router.add_post("/_script", self._script)
         app.router.add_post("/_reset", self._reset)
+        app.router.add_post("/_mode", self._set_mode)
         return app
+
+    async def _set_mode(self, request):
+        from aiohttp import web
+
+        self.set_mode((await request.json()).get("mode", ""))
+        return web.json_response({"mode": self.mode})
 
     async def _models(self, request):
         from aiohttp import web
@@ -318,7 +332,7 @@ class FakeOpenAIServer:
             with self._lock:
                 self.requests.append(body)
                 self.headers.append(dict(request.headers))
-                action = self.script.popleft() if self.script else ""
+                action = self.script.popleft() if self.script else self.mode
             if self.latency:
                 await asyncio.sleep(self.latency)
             kind, _, arg = action.partition(":")
@@ -456,6 +470,9 @@ class FakeOpenAIServerProcess:
 
     def fail_next(self, *actions: str) -> None:
         self._call("/_script", {"actions": list(actions)})
+
+    def set_mode(self, mode: str) -> None:
+        self._call("/_mode", {"mode": mode})
 
     def reset(self) -> None:
         self._call("/_reset", {})

@@ -347,3 +347,71 @@ def test_litellm_route_against_the_loopback_server(fake_server, fake_provider):
     assert fake_server.requests[-1]["response_format"]["json_schema"]["schema"] == QA.model_json_schema()
     for r in results:
         assert r.prompt_tokens > 0 and r.cost_usd == pytest.approx(r.prompt_tokens * 1e-6 + r.completion_tokens * 2e-6)
+
+
+def test_circuit_breaker_stops_sending_to_a_failing_server(fake_server, fake_provider, caplog):
+    fake_server.set_mode("503")  # up, but every answer is a 503
+    provider = {**fake_provider, "concurrency": 2, "max_retries": 3, "circuit_breaker": 4, "circuit_breaker_s": 0}
+    client = LLMClient(provider, show_progress=False)
+    results = client.map([LLMRequest(messages=msgs(i), schema=QA) for i in range(20)])
+    assert all(r.error in ("http_5xx", "circuit_open") for r in results)
+    # without the breaker: 20 requests x 4 attempts = 80; with it: the 4 that tripped it (+ 1 in flight)
+    assert 4 <= len(fake_server.requests) <= 5
+    assert client.stats.halted == "circuit_open" and client.stats.failures.get("circuit_open", 0) >= 15
+    assert sum(client.stats.failures.values()) == 20
+    assert caplog.text.count("stopped sending requests") == 1
+
+
+def test_circuit_breaker_ignores_failures_followed_by_success(fake_server, fake_provider):
+    fake_server.fail_next("500", "500", "500", "429:0", "429:0", "429:0", "429:0")
+    provider = {**fake_provider, "concurrency": 1, "max_retries": 8, "circuit_breaker": 4, "circuit_breaker_s": 0}
+    client = LLMClient(provider, show_progress=False)
+    results = client.map([LLMRequest(messages=msgs(i), schema=QA) for i in range(3)])
+    assert all(r.ok for r in results) and client.stats.halted is None  # 429s are pacing, not a dead server
+
+
+@pytest.mark.parametrize("value", [0, -2, "x", 1.5])
+def test_concurrency_below_one_is_refused(fake_provider, value):
+    from synthrun.stage import StageError
+
+    with pytest.raises(StageError, match="concurrency"):
+        LLMClient({**fake_provider, "concurrency": value}, show_progress=False)
+
+
+def test_cache_write_failure_keeps_the_answer_and_stops_sending(fake_server, fake_provider, tmp_path, monkeypatch):
+    import sqlite3
+    import tempfile
+
+    from synthrun.llm.cache import ResponseCache, spill_path
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    real_insert = ResponseCache._insert
+    calls = []
+
+    def full_disk(self, rows):
+        calls.append(len(rows))
+        if len(calls) > 2:
+            err = sqlite3.OperationalError("database or disk is full")
+            err.sqlite_errorname = "SQLITE_FULL"
+            raise err
+        return real_insert(self, rows)
+
+    monkeypatch.setattr(ResponseCache, "_insert", full_disk)
+    cache_path = tmp_path / "cache" / "llm.sqlite"
+    client = LLMClient({**fake_provider, "concurrency": 1}, cache_path=cache_path, show_progress=False)
+    results = client.map([LLMRequest(messages=msgs(i), schema=QA) for i in range(6)])
+    client.close()
+    # answers 0-2 came back (the third could not be cached but is kept); 3-5 were never sent
+    assert [r.ok for r in results] == [True, True, True, False, False, False]
+    assert {r.error for r in results[3:]} == {"storage"} and len(fake_server.requests) == 3
+    assert client.stats.halted == "storage"
+    assert str(cache_path) in client.stats.halt_message and "SQLITE_FULL" in client.stats.halt_message
+    assert spill_path(cache_path).is_file()
+    # space freed: the next client stores the kept answer and answers it from the cache
+    monkeypatch.setattr(ResponseCache, "_insert", real_insert)
+    again = LLMClient({**fake_provider, "concurrency": 1}, cache_path=cache_path, show_progress=False)
+    results2 = again.map([LLMRequest(messages=msgs(i), schema=QA) for i in range(6)])
+    assert [r.cached for r in results2] == [True, True, True, False, False, False]
+    assert [r.parsed for r in results2[:3]] == [r.parsed for r in results[:3]]
+    assert len(fake_server.requests) == 6 and not spill_path(cache_path).exists()
+    assert len(again.cache) == 6
