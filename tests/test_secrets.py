@@ -155,9 +155,8 @@ def test_call_settings_stay_out_of_folder_names_and_run_ids(tmp_path):
 
 
 def test_default_sweep_names_are_unique_and_readable():
-    from synthrun.run_names import sweep_id
-
     from synthrun.recipes import compose
+    from synthrun.run_names import sweep_id
 
     a, b = sweep_id(), sweep_id()
     assert a != b
