@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import sys
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -76,9 +77,6 @@ class ExportGGUF(Stage):
         write_manifest(ctx.stage_dir, gguf={k: v["path"] for k, v in files.items()}, modelfile=str(modelfile))
         ctx.summary.update({"gguf": files, "modelfile": str(modelfile), "ollama_command": command,
                             "ollama_ran": ran, "serve_with": serve})
-        from synthrun.progress import stderr_console
-
-        console = stderr_console()
-        console.print(f"GGUF: {gguf}\nOllama: {command}" + ("  (done)" if ran == 0 else "")
-                      + f"\nUse it in synthrun: synthrun +recipe=... {serve}", markup=False, highlight=False)
+        print(f"GGUF: {gguf}\nOllama: {command}" + ("  (done)" if ran == 0 else "")
+              + f"\nUse it in synthrun: synthrun +recipe=... {serve}", file=sys.stderr)
         return records
