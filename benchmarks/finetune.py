@@ -92,7 +92,7 @@ def roundtrip(peft_model, tok, base, work: Path) -> None:
         info = write_gguf(folder, work / f"model.{qtype}.gguf", qtype, base.gguf, "bench")
         model, gtok = load_gguf_model(Path(info["path"]))
         got = [greedy_ids(model, gtok, p, 32) for p in prompts]
-        same = sum(a == b for a, b in zip(reference, got))
+        same = sum(a == b for a, b in zip(reference, got, strict=True))
         print(f"GGUF {qtype} ({info['bytes'] / 1e6:.0f} MB): {same}/5 greedy answers identical to the merged "
               f"model, token agreement {agreement(reference, got):.3f}")
     print(json.dumps({"answers": [tok.decode(r, skip_special_tokens=True) for r in reference[:2]]})[:400])
