@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +63,23 @@ def _rope_theta(config: dict[str, Any]) -> float:
     return float(config.get("rope_theta") or params.get("rope_theta") or 10000.0)
 
 
-def _copy_tokenizer_fields(writer: Any, base_gguf: Path) -> None:
+@lru_cache(maxsize=2)
+def tokenizer_fields(base_gguf: str) -> tuple[tuple[str, Any, Any, Any], ...]:
+    """The ``tokenizer.*`` metadata of a GGUF as (key, value, type, array item type); read once per file."""
     from gguf import GGUFReader, GGUFValueType
 
-    reader = GGUFReader(str(base_gguf))
+    reader = GGUFReader(base_gguf)
+    out = []
     for key, field in reader.fields.items():
-        if not key.startswith("tokenizer."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == GGUFValueType.ARRAY else None
-        writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
+        if key.startswith("tokenizer."):
+            vtype = field.types[0]
+            out.append((key, field.contents(), vtype, field.types[-1] if vtype == GGUFValueType.ARRAY else None))
+    return tuple(out)
+
+
+def _copy_tokenizer_fields(writer: Any, base_gguf: Path) -> None:
+    for key, value, vtype, sub in tokenizer_fields(str(base_gguf)):
+        writer.add_key_value(key, value, vtype, sub_type=sub)
 
 
 def _write_hf_tokenizer(writer: Any, folder: Path) -> None:

@@ -17,12 +17,13 @@ def greedy_ids(model: Any, tokenizer: Any, messages: list[dict[str, str]], max_n
     return out[0, ids["input_ids"].shape[1]:].tolist()
 
 
-def load_gguf_model(gguf: Path) -> tuple[Any, Any]:
-    """The GGUF de-quantized by transformers (``gguf_file=``), float32."""
+def load_gguf_model(gguf: Path, tokenizer: Any = None) -> tuple[Any, Any]:
+    """The GGUF de-quantized by transformers (``gguf_file=``), float32, and its tokenizer (unless given)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     return model.eval(), tokenizer
 
