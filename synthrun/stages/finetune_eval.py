@@ -9,7 +9,7 @@ from pydantic import Field
 from synthrun.context import StageContext
 from synthrun.io import atomic_write_text
 from synthrun.records import Record
-from synthrun.stage import Stage, StageError
+from synthrun.stage import Stage
 
 
 def _cell(text: str) -> str:
@@ -52,7 +52,12 @@ class EvaluateFinetune(Stage):
         _, manifest = find_artifact(ctx, "adapter")
         rows = [r.model_dump() for r in records if getattr(r, "split", None) == "eval"]
         if not rows:
-            raise StageError("evaluate: no held-out examples (split.eval_fraction is 0 or there is one group)")
+            ctx.log.warning("evaluate: no held-out examples (split.eval_fraction is 0 or there is one source "
+                            "chunk); nothing to compare")
+            atomic_write_text(ctx.stage_dir / "report.md", "# Fine-tune report\n\nNo held-out examples: "
+                              "raise split.eval_fraction or give data from more than one source chunk.\n")
+            ctx.summary.update({"eval_examples": 0, "report": str(ctx.stage_dir / "report.md")})
+            return records
         from peft import PeftModel
 
         base = base_from_manifest(manifest)

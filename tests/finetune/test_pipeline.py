@@ -22,7 +22,7 @@ PROMPTS = [[{"role": "user", "content": q}] for q in (
 def tuned_run(tmp_path_factory, tiny_llama_session):
     root = tmp_path_factory.mktemp("ft")
     data = root / "qa16.jsonl"
-    from tests.finetune.conftest import DEMO_QA
+    from tests.finetune.tiny import DEMO_QA
 
     data.write_text("".join(DEMO_QA.read_text().splitlines(keepends=True)[:16]))
     run_dir = run_recipe("finetune", [

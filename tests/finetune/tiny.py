@@ -1,4 +1,4 @@
-"""Fine-tuning fixtures: a tiny Llama with SmolLM2's real tokenizer, and a small labelled chat dataset.
+"""Fine-tuning test helpers: a tiny Llama with SmolLM2's real tokenizer, and the demo QA file.
 
 The tiny model (2 layers, hidden size 64, seeded random weights) goes through exactly the code of a real
 base model (chat template, LoRA, merge, GGUF, the engine) but trains in seconds on 2 cores. Tests that
@@ -7,11 +7,7 @@ need the real SmolLM2 weights are marked slow.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_QA = REPO / "recipes" / "data" / "demo_qa.jsonl"
@@ -35,29 +31,3 @@ def make_tiny_llama(folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_llama_session(tmp_path_factory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
-
-
-@pytest.fixture
-def tiny_llama(tiny_llama_session, tmp_path) -> Path:
-    """A private copy (tests may write next to it)."""
-    target = tmp_path / "tiny-llama"
-    shutil.copytree(tiny_llama_session, target)
-    return target
-
-
-@pytest.fixture
-def demo_rows() -> list[dict]:
-    return [json.loads(line) for line in DEMO_QA.read_text().splitlines() if line.strip()]
-
-
-@pytest.fixture
-def small_qa(tmp_path, demo_rows) -> Path:
-    """16 demo QA records (synthrun's QAPair rows with provenance chunk ids) as JSONL."""
-    path = tmp_path / "qa16.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in demo_rows[:16]))
-    return path
