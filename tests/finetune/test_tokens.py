@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.slow  # needs the embedded SmolLM2 (its tokenizer from the de-quantized model cache)
+
 
 @pytest.fixture(scope="module")
 def smol_tokenizer():
