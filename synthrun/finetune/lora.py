@@ -101,9 +101,17 @@ def train_lora(model: Any, tokenizer: Any, encoded: list[dict[str, list[int]]], 
         dataloader_num_workers=0, dataloader_pin_memory=False, disable_tqdm=not show_progress,
         include_num_input_tokens_seen="non_padding", lr_scheduler_type="linear", warmup_steps=0,
     )
+    if not show_progress:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
     dataset = Dataset.from_list(encoded)
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=[_progress_callback(0)])
+    if not show_progress:  # progress goes to the log (LogProgress), not as dicts on stdout
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - start
