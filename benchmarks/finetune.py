@@ -72,15 +72,20 @@ def main() -> None:
           f"change {(after - before) / before * 100:+.1f} %")
     print(f"wall time load+eval+train+eval: {total_s / 60:.1f} min; load average {os.getloadavg()}")
     if args.roundtrip:
-        roundtrip(model, tok, base, work)
+        roundtrip(Path(facts["adapter"]), base, work)
     shutil.rmtree(work, ignore_errors=True)
 
 
-def roundtrip(peft_model, tok, base, work: Path) -> None:
+def roundtrip(adapter: Path, base, work: Path) -> None:
+    """Merge the adapter into a fresh base (as the merge stage does), export GGUF, compare greedy answers."""
+    from peft import PeftModel
+
+    from synthrun.finetune.base import load_base
     from synthrun.finetune.gguf_export import write_gguf
     from synthrun.finetune.roundtrip import agreement, greedy_ids, load_gguf_model
 
-    merged = peft_model.merge_and_unload()
+    fresh, tok = load_base(base)
+    merged = PeftModel.from_pretrained(fresh, str(adapter)).merge_and_unload()
     folder = work / "merged"
     merged.save_pretrained(str(folder))
     tok.save_pretrained(str(folder))
