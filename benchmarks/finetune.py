@@ -70,7 +70,11 @@ def main() -> None:
           f"{facts['tokens_per_s']:.1f} train tokens/s (threads={args.threads}); model load {load_s:.1f} s")
     print(f"eval loss (per assistant token): before {before:.4f}, after {after:.4f}, "
           f"change {(after - before) / before * 100:+.1f} %")
-    print(f"wall time load+eval+train+eval: {total_s / 60:.1f} min; load average {os.getloadavg()}")
+    import resource
+
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"wall time load+eval+train+eval: {total_s / 60:.1f} min (process CPU time "
+          f"{(cpu.ru_utime + cpu.ru_stime) / 60:.1f} min); load average {os.getloadavg()}")
     if args.roundtrip:
         roundtrip(Path(facts["adapter"]), base, work)
     shutil.rmtree(work, ignore_errors=True)
