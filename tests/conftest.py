@@ -45,3 +45,31 @@ def write_chunk_db(db: Path, passages=HDF5_PASSAGES, table: str = "text_chunks")
 @pytest.fixture
 def chunk_db(tmp_path) -> Path:
     return write_chunk_db(tmp_path / "chunks.lancedb")
+
+
+# Fine-tuning (tests/finetune, tests/stages/test_train.py): a tiny Llama with SmolLM2's tokenizer, demo QA rows.
+@pytest.fixture(scope="session")
+def tiny_llama_session(tmp_path_factory) -> Path:
+    from tests.finetune.tiny import make_tiny_llama
+
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+@pytest.fixture
+def tiny_llama(tiny_llama_session, tmp_path) -> Path:
+    """A private copy of the tiny Llama (tests may write next to it)."""
+    import shutil
+
+    target = tmp_path / "tiny-llama"
+    shutil.copytree(tiny_llama_session, target)
+    return target
+
+
+@pytest.fixture
+def small_qa(tmp_path) -> Path:
+    """16 demo QA records (QAPair rows with provenance chunk ids, recipes/data/demo_qa.jsonl) as JSONL."""
+    from tests.finetune.tiny import DEMO_QA
+
+    path = tmp_path / "qa16.jsonl"
+    path.write_text("".join(DEMO_QA.read_text().splitlines(keepends=True)[:16]))
+    return path

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 PROVIDER = "local"
@@ -48,6 +49,12 @@ def _schema_from_response_format(response_format: Any) -> dict[str, Any] | None:
             raise ValueError("response_format json_schema has no 'schema' object")
         return schema
     raise ValueError(f"unsupported response_format type {kind!r}")
+
+
+def gguf_for_model(model: str) -> str | None:
+    """The GGUF file named by ``local/<path>.gguf`` (e.g. a fine-tune's export); None: the embedded model."""
+    name = model.split("/", 1)[1] if model.startswith(f"{PROVIDER}/") else model
+    return name if name.lower().endswith(".gguf") else None
 
 
 def _engine_kwargs(messages: list, optional_params: dict) -> dict[str, Any]:
@@ -95,14 +102,18 @@ def _make_handler() -> Any:
         """litellm custom provider answering from the in-process :class:`LocalEngine`."""
 
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
-            result = LocalEngine.get().generate(**_engine_kwargs(messages, kwargs.get("optional_params", {})))
+            engine = LocalEngine.get(gguf_for_model(model))
+            result = engine.generate(**_engine_kwargs(messages, kwargs.get("optional_params", {})))
             return _fill_response(kwargs["model_response"], model, result)
 
         async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
             import asyncio
 
             loop = asyncio.get_running_loop()
-            engine = LocalEngine.get() if LocalEngine._instances else await loop.run_in_executor(None, LocalEngine.get)
+            path = gguf_for_model(model)
+            key = str(Path(path).resolve()) if path else ""
+            engine = (LocalEngine._instances.get(key)
+                      or await loop.run_in_executor(None, LocalEngine.get, path))
             result = await engine.agenerate(**_engine_kwargs(messages, kwargs.get("optional_params", {})))
             return _fill_response(kwargs["model_response"], model, result)
 
