@@ -367,7 +367,7 @@ CASES: list[dict[str, Any]] = [
          distractors=["read_file", "search_files"], wrong_tool="read_file",
          wrong_arg=(0, "path", "notes"), missing=(0, "path"), extra=("read_file", {"path": "README.txt"}),
          wrong_answer="src contains app.js and index.html."),
-    dict(spec="mcp", request="Find all files matching *.py and read src/util.py's neighbour src/main.py.",
+    dict(spec="mcp", request="Find all files matching *.py and show me what src/main.py contains.",
          steps=[("search_files", {"pattern": "*.py"}), ("read_file", {"path": "src/main.py"})],
          distractors=["list_directory"], wrong_tool="list_directory", wrong_tool_args={"path": "src/main.py"},
          wrong_arg=(0, "pattern", "*.md"), missing=(0, "pattern"), extra=("list_directory", {"path": "config"}),
@@ -492,11 +492,18 @@ def _resolved(path: list[dict], i: int) -> dict:
     return args
 
 
-def answer_for(path: list[dict], from_step: int | None = None) -> str:
-    """Render the answer from the answering step (the last one that succeeded, or ``from_step``)."""
-    idx = from_step if from_step is not None else max(i for i, s in enumerate(path) if "result" in s)
-    s = path[idx]
-    return render(s["tool"], _resolved(path, idx), s["result"])
+def answer_for(path: list[dict]) -> str:
+    """Render the answer from every result no later call consumes (handles and sessions aside)."""
+    from synthrun.tools.executors.base import parse_ref
+
+    used = {parse_ref(v)[0] for s in path for v in s["args"].values() if parse_ref(v)}
+    parts = []
+    for i, s in enumerate(path):
+        r = s.get("result")
+        if "result" not in s or i + 1 in used or (isinstance(r, dict) and "handle" in r):
+            continue
+        parts.append(render(s["tool"], _resolved(path, i), r))
+    return " ".join(parts)
 
 
 def build() -> list[dict]:
@@ -512,10 +519,10 @@ def build() -> list[dict]:
             cid = f"{case['spec']}-{n:02d}"
 
             def row(kind: str, label: int, steps, answer: str | None = None, request: str | None = None,
-                    answer_step: int | None = None, _case=case, _tools=tools, _cid=cid) -> dict:
+                    _case=case, _tools=tools, _cid=cid) -> dict:
                 path = world.run(_case, steps)
                 if answer is None:
-                    answer = answer_for(path, answer_step)
+                    answer = answer_for(path)
                 return {"id": f"{_cid}-{kind}", "instruction": request or _case["request"], "tools": _tools,
                         "reasoning_path": path, "final_answer": answer, "label": label, "kind": kind,
                         "spec": _case["spec"]}
