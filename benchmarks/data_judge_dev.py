@@ -421,24 +421,25 @@ def build(seed: int = 8) -> list[dict]:
         add("unanswerable", i, *p[4], 0)
     n_derived = 30
     picks = rng.sample(goods, n_derived)
-    for k, (i, q, a) in enumerate(picks):  # statement posing as a question
+    for k, (i, _q, a) in enumerate(picks):  # statement posing as a question
         if k % 3 == 2:
             heading = PASSAGES[i][1]
             add("statement", i, f"This section explains {heading[0].lower() + heading[1:].rstrip('?')}.", a, 0)
         else:
             add("statement", i, a, a if k % 3 == 0 else texts[i].split("\n\n", 1)[1].split(".")[0] + ".", 0)
-    for k, (i, q, a) in enumerate(rng.sample(goods, n_derived)):
+    for k, (i, _q, a) in enumerate(rng.sample(goods, n_derived)):
         add("vague", i, VAGUE[k % len(VAGUE)], a, 0)
-    for i, q, a in rng.sample(goods, n_derived):  # answer of a passage from another file
+    for i, q, _a in rng.sample(goods, n_derived):  # answer of a passage from another file
         others = [g for g in goods if PASSAGES[g[0]][0] != PASSAGES[i][0]]
         add("other_passage", i, q, rng.choice(others)[2], 0)
-    for k, (i, q, a) in enumerate(rng.sample(goods, n_derived)):
+    for k, (i, q, _a) in enumerate(rng.sample(goods, n_derived)):
         add("echo", i, q, ECHO[k % len(ECHO)](q), 0)
     long_goods = [g for g in goods if len(g[2].split()) >= 7]
     for i, q, a in rng.sample(long_goods, min(n_derived, len(long_goods))):
         add("truncated", i, q, truncate(a, rng) or a, 0)
     for q, a in OFF_TOPIC:
         add("off_topic", rng.randrange(len(PASSAGES)), q, a, 0)
+    rng.shuffle(rows)  # mixed kinds in any prefix, so load.limit=N gives a usable subset
     return rows
 
 
