@@ -228,6 +228,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             sm.llm_calls, sm.cache_hits = st.calls, st.cache_hits
             sm.tokens_in, sm.tokens_out, sm.cost_usd = st.prompt_tokens, st.completion_tokens, round(st.cost_usd, 6)
             sm.failures, sm.llm_failures = dict(ctx.failures), dict(st.failures)
+            sm.evaluation = ctx.summary.get("evaluation")
             sm.wall_time_s = round(time.perf_counter() - t0, 3)
             _check_llm_reached(name, sm, stage_provider, metrics)
             write_jsonl(stage_dir / "data.jsonl", outputs)
