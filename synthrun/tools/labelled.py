@@ -59,12 +59,31 @@ def row_to_example(row: dict[str, Any], where: str, require_label: bool = True) 
         steps.append(ToolStep(step=i, thought=str(s.get("thought") or ""), tool=names.get(s["tool"], s["tool"]),
                               args=args if isinstance(args, dict) else {"_": args}, result=s.get("result"),
                               ok=ok, error=s.get("error"), simulated=bool(s.get("simulated", False))))
-    meta = dict(row.get("metadata") or {})
+    known = {"id", "instruction", "tools", "reasoning_path", "final_answer", "metadata", "provenance", "rating"}
+    extras = {k: v for k, v in row.items() if k not in known}
     if "label" in row:
-        meta["label"] = int(row["label"])
-    meta["kind"] = str(row.get("kind") or meta.get("kind") or "")
+        extras["label"] = int(row["label"])
+    if "kind" in row:
+        extras["kind"] = str(row.get("kind") or "")
     rid = str(row.get("id") or stable_id(row.get("instruction"), where, prefix="row-"))
+    prov = row.get("provenance") if isinstance(row.get("provenance"), dict) else {"source": where.split(":")[0]}
     return ToolExample(id=rid, instruction=str(row.get("instruction") or ""),
                        tools=[t.model_dump(mode="json") for t in tools], reasoning_path=steps,
-                       final_answer=str(row.get("final_answer") or ""), metadata=meta,
-                       provenance=Provenance(source=where.split(":")[0]))
+                       final_answer=str(row.get("final_answer") or ""), metadata=dict(row.get("metadata") or {}),
+                       provenance=Provenance.model_validate(prov), **extras)
+
+
+def as_tool_example(record: Any) -> ToolExample:
+    """A record as a :class:`ToolExample`: as is when it is one, else read like a labelled row."""
+    if isinstance(record, ToolExample):
+        return record
+    data = record.model_dump(mode="json") if hasattr(record, "model_dump") else dict(record)
+    steps = data.get("reasoning_path") or []
+    tools = data.get("tools") or []
+    if (isinstance(steps, list) and all(isinstance(s, dict) and isinstance(s.get("step"), int) for s in steps)
+            and isinstance(tools, list) and all(_is_record_dump(t) for t in tools)):
+        return ToolExample.model_validate(data)
+    if not is_tool_row(data):
+        raise StageError(f"record {data.get('id') or '?'} is not a tool-use example "
+                         f"(needs instruction and reasoning_path; has {sorted(data)[:8]})")
+    return row_to_example(data, f"record {data.get('id') or '?'}", require_label=False)

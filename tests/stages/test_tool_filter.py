@@ -26,10 +26,12 @@ def test_filter_keeps_good_and_drops_bad_with_reasons(tmp_path):
                                           "specific_request": True}
     assert kept[0].metadata["checks_score"] == 10.0
     dropped = {d["id"]: d for d in map(json.loads, (tmp_path / "filter" / "dropped.jsonl").read_text().splitlines())}
-    assert dropped["vague"]["dropped_reason"].startswith("ungrounded: step 1 open_file")
-    assert dropped["vague"]["failed_checks"]["specific_request"].startswith("vague:")
-    assert dropped["ignores"]["dropped_reason"].startswith("answer: states nothing step 3")
-    assert "path=\"/measurements/pressure\"" in dropped["wrong"]["dropped_reason"]
+    assert dropped["vague"]["reason"] == "check_grounded" and dropped["vague"]["stage"] == "filter"
+    assert dropped["vague"]["detail"].startswith("ungrounded: step 1 open_file") and "vague:" in dropped["vague"]["detail"]
+    assert dropped["ignores"]["reason"] == "check_answer_uses_results"
+    assert dropped["ignores"]["detail"].startswith("answer: states nothing step 3")
+    assert "path=\"/measurements/pressure\"" in dropped["wrong"]["detail"]
+    assert dropped["wrong"]["record"]["metadata"]["checks"]["grounded"] is False
     assert ctx.failures == {"check_grounded": 2, "check_answer_uses_results": 1}
     assert ctx.summary["failed"]["specific_request"] == 1
 
@@ -37,8 +39,10 @@ def test_filter_keeps_good_and_drops_bad_with_reasons(tmp_path):
 def test_filter_annotate_only_and_check_selection(tmp_path):
     vague = example(GOOD, instruction="Tell me something about this file.", ex_id="vague")
     records = ExecuteTools().run([vague], make_ctx(tmp_path, {}, "execute"))
-    kept = FilterTools(drop=False).run(records, make_ctx(tmp_path, {}, "filter"))
+    ctx = make_ctx(tmp_path, {}, "filter")
+    kept = FilterTools(mode="mark").run(records, ctx)
     assert [e.id for e in kept] == ["vague"] and kept[0].metadata["checks_score"] == 5.0
+    assert kept[0].gate_failed.startswith("check_grounded: ungrounded") and ctx.failures == {"check_grounded": 1}
     kept = FilterTools(checks=["schema", "answer_uses_results"]).run(records, make_ctx(tmp_path, {}, "filter2"))
     assert [e.id for e in kept] == ["vague"]
 

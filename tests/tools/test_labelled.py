@@ -39,7 +39,7 @@ def test_every_row_loads_without_conversion_and_names_its_tools():
         ex = row_to_example(r, f"{DEV}:{n}")
         names = {t.name for t in example_tools(ex)}
         assert {s.tool for s in ex.reasoning_path} <= names, r["id"]
-        assert ex.metadata["label"] == r["label"] and ex.metadata["kind"] == r["kind"]
+        assert ex.label == r["label"] and ex.kind == r["kind"]
 
 
 def test_correct_rows_pass_the_checks_and_most_bad_rows_fail_them():
