@@ -64,6 +64,9 @@ class ToolGateConfig(BaseModel):
     strict_handles: bool = True
     #: Most result values looked at per step (long arrays are sampled at their start).
     max_values: int = Field(default=200, ge=1)
+    #: Let steps that failed to run pass ``schema`` (a later ``tool_curate`` truncates at them and
+    #: re-checks what it keeps); their results never count as evidence.
+    allow_failed_steps: bool = False
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -199,6 +202,8 @@ def schema(example: ToolExample, tools: list[ToolSpec], cfg: ToolGateConfig) -> 
     results = step_results(example)
     for i, s in enumerate(example.reasoning_path, 1):
         if s.ok is False:
+            if cfg.allow_failed_steps:
+                break
             return False, f"schema: step {i} {s.tool} failed ({str(s.error)[:120]})"
         tool = by_name[s.tool]
         for key, value in s.args.items():

@@ -48,9 +48,10 @@ class CurateTools(Stage):
     (``gate_failed``) are rated 0 without a call.
 
     Attributes:
-        on_bad_step: drop | truncate.
+        on_bad_step: drop | truncate | keep (rate as is: judge evaluation on labelled rows).
         min_steps: Fewest steps a truncated example must keep.
         rewrite_answer: Write a new final answer for truncated examples.
+        recheck: Run the deterministic tool checks again on truncated examples (their answer is new).
         rate: Rate examples with the LLM.
         scoring: ``probability`` (P(yes) of focused checks) or ``sampled`` (integer criteria).
         checks: The focused checks of the probability judge.
@@ -67,9 +68,10 @@ class CurateTools(Stage):
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = ToolExample
 
-    on_bad_step: Literal["drop", "truncate"] = "truncate"
+    on_bad_step: Literal["drop", "truncate", "keep"] = "truncate"
     min_steps: int = Field(default=1, ge=1)
     rewrite_answer: bool = True
+    recheck: bool = True
     rate: bool = True
     scoring: Literal["probability", "sampled"] = "probability"
     checks: list[Check] = Field(default_factory=lambda: [c.model_copy() for c in TOOL_CHECKS])
@@ -110,7 +112,7 @@ class CurateTools(Stage):
             if self.require_execution and any(s.ok is None for s in ex.reasoning_path):
                 drop(ex, "not executed (put tool_execute before tool_curate)", "not_executed")
                 continue
-            bad = first_bad_step(ex)
+            bad = first_bad_step(ex) if self.on_bad_step != "keep" else None
             if bad is None:
                 kept.append(ex.model_copy(update={"metadata": {**ex.metadata, "curation": {"action": "kept"}}}))
                 continue
@@ -127,6 +129,8 @@ class CurateTools(Stage):
             ctx.fail("bad_step_truncated")
         if truncated and self.rewrite_answer:
             truncated = self._rewrite_answers(truncated, ctx)
+        if truncated and self.recheck:
+            truncated = self._recheck(truncated, drop)
         kept.extend(truncated)
         if self.rate and kept:
             kept = self._rate(kept, ctx, drop) if self.scoring == "sampled" else self._judge(kept, ctx, drop)
@@ -143,6 +147,21 @@ class CurateTools(Stage):
                             "threshold": self.threshold})
         write_jsonl(ctx.stage_dir / "dropped.jsonl", dropped)
         return kept
+
+    @staticmethod
+    def _recheck(examples: list[ToolExample], drop) -> list[ToolExample]:
+        from synthrun.scoring.tool_gates import ToolGateConfig, check_all
+        from synthrun.tools.stagekit import example_tools
+
+        out = []
+        for ex in examples:
+            failed = {k: v for k, v in check_all(ex, example_tools(ex), ToolGateConfig()).items() if v}
+            if failed:
+                name = next(iter(failed))
+                drop(ex, f"after truncation: {failed[name]}", f"check_{name}")
+            else:
+                out.append(ex)
+        return out
 
     def _rewrite_answers(self, examples: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
         from synthrun.tools.generation import _Answer, clean_text, clip
