@@ -25,15 +25,17 @@ def _stages(run_dir: Path) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("recipe, extra, stage_names", [
-    ("hdf5_tools", ["curate.threshold=5"], ["parse", "generate", "execute", "curate", "export"]),
-    ("tool_chain", [], ["parse", "generate", "execute", "verify", "export"]),
-    ("tool_deps", ["evaluate.min_score=0.5"], ["parse", "generate", "execute", "curate", "evaluate", "export"]),
+    ("hdf5_tools", ["curate.threshold=5", "curate.scoring=sampled"],
+     ["parse", "generate", "execute", "filter", "curate", "export"]),
+    ("tool_chain", [], ["parse", "generate", "execute", "filter", "verify", "export"]),
+    ("tool_deps", ["evaluate.min_score=0.5"], ["parse", "generate", "execute", "filter", "curate", "evaluate", "export"]),
 ])
 def test_tool_recipes_run(tmp_path, recipe, extra, stage_names):
     fields = {"verdict": "yes", "status": "satisfied", "clarity": 3, "accuracy": 2, "usefulness": 1, "difficulty": 1}
     with FakeOpenAIServer(responder=responder_with(fields)) as server:
-        run_dir = run_recipe(recipe, [*_provider(server.base_url), "generate.n_examples=4", *extra],
-                             output_root=tmp_path / "out")
+        # the fake model's requests are random words: the filter (tested on its own) would drop them all
+        run_dir = run_recipe(recipe, [*_provider(server.base_url), "generate.n_examples=4", "filter.enabled=false",
+                                      *extra], output_root=tmp_path / "out")
     stages = _stages(run_dir)
     assert list(stages) == stage_names
     assert stages["parse"]["rows_out"] == 25 and (run_dir / "01_parse" / "graph.json").is_file()
@@ -52,11 +54,12 @@ def test_tool_recipes_run(tmp_path, recipe, extra, stage_names):
 def test_user_spec_via_tools_spec(tmp_path):
     with FakeOpenAIServer(responder=responder_with({"clarity": 3, "accuracy": 3, "usefulness": 2, "difficulty": 2})) as srv:
         run_dir = run_recipe("hdf5_tools", [*_provider(srv.base_url), f"tools.spec={SPECS / 'petstore_openapi.yaml'}",
-                                            "generate.n_examples=3", "generate.n_distractors=1"],
+                                            "generate.n_examples=3", "generate.n_distractors=1", "filter.enabled=false",
+                                            "curate.scoring=sampled"],
                              output_root=tmp_path / "out")
     stages = _stages(run_dir)
     assert stages["parse"]["rows_out"] == 4
-    records = read_jsonl(run_dir / "05_export" / "data.jsonl")
+    records = read_jsonl(run_dir / "06_export" / "data.jsonl")
     assert records
     for record in records:
         assert all(s["executor"] == "simulated" and s["simulated"] for s in record["reasoning_path"])
