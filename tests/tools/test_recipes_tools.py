@@ -64,3 +64,27 @@ def test_user_spec_via_tools_spec(tmp_path):
     for record in records:
         assert all(s["executor"] == "simulated" and s["simulated"] for s in record["reasoning_path"])
         assert record["metadata"]["simulated"] is True
+
+
+def test_tool_judge_eval_recipe_reports_auc_per_kind(tmp_path):
+    import math
+
+    def logprobs(request, content):
+        text = json.dumps(request["messages"])
+        named = text.split("answered it with the tool")[-1][:40]
+        p = 0.3 if "get_dtype" in named or "get_chunks" in named else 0.8  # the two wrong tools of these rows
+        return [("yes", math.log(p)), ("no", math.log(1 - p))]
+
+    with FakeOpenAIServer(responder=lambda r: "yes", logprob_responder=logprobs) as server:
+        run_dir = run_recipe("tool_judge_eval", [*_provider(server.base_url), "load.limit=14"],
+                             output_root=tmp_path / "out")
+    report = json.loads((run_dir / "04_report" / "report.json").read_text())
+    assert report["rows"] == 14 and report["good"] == 2 and report["methods"]["logprob"] >= 2
+    assert report["methods"]["gate"] >= 8, "rows failing a check are rated 0 without a call"
+    assert set(report["per_kind"]) == {"correct", "wrong_tool", "wrong_arg_value", "missing_required", "extra_call",
+                                       "answer_ignores_result", "vague_request"}
+    assert report["per_kind"]["wrong_tool"]["auc_vs_good"] == 1.0, "P(yes) 0.3 for the wrong tools ranks them below"
+    assert "ROC-AUC" in (run_dir / "04_report" / "report.md").read_text()
+    rated = read_jsonl(run_dir / "03_curate" / "data.jsonl")
+    openai_rows = [r for r in rated if r["id"].startswith("hdf5-00")]
+    assert openai_rows and all(r["tools"] and "parameters" in r["tools"][0] for r in openai_rows)
