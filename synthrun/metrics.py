@@ -33,6 +33,8 @@ class StageMetrics(BaseModel):
     failures: dict[str, int] = Field(default_factory=dict)
     #: LLM requests that failed after retries, by reason (counted once per request).
     llm_failures: dict[str, int] = Field(default_factory=dict)
+    #: A judge evaluation's metrics (``judge_report`` stage: roc_auc, best_f1, per_kind ...).
+    evaluation: dict[str, Any] | None = None
 
 
 class RunMetrics(BaseModel):
@@ -60,6 +62,9 @@ class RunMetrics(BaseModel):
     wall_time_s: float = 0.0
     failures_by_reason: dict[str, int] = Field(default_factory=dict)
     llm_failures_by_reason: dict[str, int] = Field(default_factory=dict)
+    #: ROC-AUC of the judge when the recipe evaluates one (judge_eval), else None.
+    auc: float | None = None
+    evaluation: dict[str, Any] | None = None
     stages: list[StageMetrics] = Field(default_factory=list)
 
     def recompute_totals(self) -> None:
@@ -80,6 +85,8 @@ class RunMetrics(BaseModel):
             base = maker.rows_out if maker else 0
             self.retention = round(self.rows_final / base, 4) if base else None
             self.mean_rating = next((x.mean_rating for x in reversed(s) if x.mean_rating is not None), None)
+            self.evaluation = next((x.evaluation for x in reversed(s) if x.evaluation), None)
+            self.auc = self.evaluation.get("roc_auc") if self.evaluation else None
 
 
 def _by_stage(stages: list[StageMetrics], field: str) -> dict[str, int]:
@@ -108,7 +115,7 @@ def mean_rating(records: list[Any]) -> float | None:
 
 
 SUMMARY_COLUMNS = [
-    "run", "status", "provider", "model", "rows_final", "retention", "mean_rating", "llm_calls", "cache_hits",
+    "run", "status", "provider", "model", "rows_final", "retention", "mean_rating", "auc", "llm_calls", "cache_hits",
     "tokens_in", "tokens_out", "estimated_cost_usd", "wall_time_s",
 ]
 

@@ -330,6 +330,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             sm.llm_calls, sm.cache_hits = st.calls, st.cache_hits
             sm.tokens_in, sm.tokens_out, sm.cost_usd = st.prompt_tokens, st.completion_tokens, round(st.cost_usd, 6)
             sm.failures, sm.llm_failures = dict(ctx.failures), dict(st.failures)
+            sm.evaluation = ctx.summary.get("evaluation")
             sm.wall_time_s = round(time.perf_counter() - t0, 3)
             lost = {k: n for k, n in st.failures.items() if k in RETRYABLE_FAILURES}
             if st.halted == "storage":

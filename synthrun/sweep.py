@@ -25,6 +25,8 @@ def summarize_sweep(sweep_dir: str | Path) -> list[dict[str, Any]]:
         rows.append(summary_row(mpath.parent.name, m))
     if not rows:
         return rows
+    if any(r.get("auc") is not None for r in rows):  # a judge sweep: best judge first
+        rows.sort(key=lambda r: -1.0 if r.get("auc") is None else -float(r["auc"]))
     with open(sweep_dir / "sweep_summary.csv.tmp", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()

@@ -195,10 +195,13 @@ class LLMClient:
         try:
             result = await self._ask(request, params, response_format)
             if result.ok:
-                self._store(key, {
+                stored = {
                     "text": result.text, "prompt_tokens": result.prompt_tokens,
                     "completion_tokens": result.completion_tokens, "cost_usd": result.cost_usd,
-                })
+                }
+                if result.logprobs is not None:
+                    stored["logprobs"] = result.logprobs
+                self._store(key, stored)
             future.set_result(result)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
@@ -386,7 +389,9 @@ class LLMClient:
             if request.schema is None:
                 if text is None or not text.strip():
                     return self._result(request, text, None, "empty_response", p_tok, c_tok, counter[0])
-                return self._result(request, text, None, None, p_tok, c_tok, counter[0])
+                result = self._result(request, text, None, None, p_tok, c_tok, counter[0])
+                result.logprobs = completion.logprobs
+                return result
             try:
                 parsed = parse_answer(text, request.schema)
             except ParseFailure as failure:
@@ -426,6 +431,7 @@ class LLMClient:
             prompt_tokens=int(stored.get("prompt_tokens") or 0),
             completion_tokens=int(stored.get("completion_tokens") or 0),
             cost_usd=float(stored.get("cost_usd") or 0.0), cached=True, attempts=0,
+            logprobs=stored.get("logprobs"),
         )
 
     @staticmethod
@@ -434,7 +440,7 @@ class LLMClient:
         return LLMResult(
             request=request, text=first.text, parsed=parsed, error=first.error, model=first.model,
             prompt_tokens=first.prompt_tokens, completion_tokens=first.completion_tokens,
-            cost_usd=first.cost_usd, cached=cached, attempts=0,
+            cost_usd=first.cost_usd, cached=cached, attempts=0, logprobs=first.logprobs,
         )
 
     def _account(self, result: LLMResult) -> LLMResult:

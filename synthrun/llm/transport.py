@@ -57,6 +57,8 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
+    #: OpenAI-style ``choice.logprobs`` (``{"content": [{"token", "logprob", "top_logprobs"}]}``) when asked for.
+    logprobs: dict[str, Any] | None = None
 
 
 def model_prefix(model: str) -> str:
@@ -199,9 +201,10 @@ class HTTPTransport:
         except (JSONDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransportError("bad_response", f"unexpected response body from {self.url}", True) from None
         usage = data.get("usage") or {}
+        logprobs = choice.get("logprobs")
         return Completion(
             text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-            choice.get("finish_reason"),
+            choice.get("finish_reason"), logprobs if isinstance(logprobs, dict) else None,
         )
 
     async def aclose(self) -> None:
@@ -297,11 +300,15 @@ class LiteLLMTransport:
         except (AttributeError, IndexError, TypeError):
             raise TransportError("bad_response", f"unexpected response from {self.model}", True) from None
         usage = getattr(resp, "usage", None)
+        logprobs = getattr(choice, "logprobs", None)
+        if logprobs is not None and hasattr(logprobs, "model_dump"):
+            logprobs = logprobs.model_dump()
         return Completion(
             text,
             int(getattr(usage, "prompt_tokens", 0) or 0),
             int(getattr(usage, "completion_tokens", 0) or 0),
             getattr(choice, "finish_reason", None),
+            logprobs if isinstance(logprobs, dict) else None,
         )
 
     async def aclose(self) -> None:

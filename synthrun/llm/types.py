@@ -40,6 +40,8 @@ class LLMResult:
     cost_usd: float = 0.0
     cached: bool = False
     attempts: int = 0
+    #: OpenAI-style ``choice.logprobs`` when the request asked for ``logprobs`` and the provider gave them.
+    logprobs: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

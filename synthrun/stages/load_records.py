@@ -114,6 +114,7 @@ class LoadRecords(Stage):
         limit: Read at most this many rows.
         split: Split of a saved ``DatasetDict`` (default ``train`` or the only split).
         id_field: Field holding the row id.
+        required: Fields every row must have (e.g. ``[label]`` for a labelled evaluation set).
     """
 
     source: ClassVar[bool] = True
@@ -125,6 +126,7 @@ class LoadRecords(Stage):
     limit: int | None = Field(default=None, ge=0)
     split: str | None = None
     id_field: str = "id"
+    required: list[str] = Field(default_factory=list)
 
     def rows(self) -> Iterator[tuple[str, Any]]:
         """Yield ``(where, row)`` pairs, ``where`` being ``file:line`` or ``file: row N``."""
@@ -149,6 +151,11 @@ class LoadRecords(Stage):
             if not isinstance(row, dict):
                 raise StageError(f"{where}: expected a JSON object, got {type(row).__name__}")
             row = dict(row)
+            for name in self.required:
+                if row.get(name) is None:
+                    rid = row.get(self.id_field)
+                    raise StageError(f"{where}: row{f' {rid}' if rid else ''} has no '{name}' field "
+                                     f"(required: {', '.join(self.required)})")
             given = row.get(self.id_field)
             if given is not None and str(given) != "":
                 rid = str(given)

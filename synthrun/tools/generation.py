@@ -269,7 +269,7 @@ class ToolDataGenerator:
                  n_distractors: int = 3, max_steps: int = 4, min_steps: int = 2, temperature: float = 0.7,
                  max_tokens: int = 192, answer: bool = True, spec_name: str = "tools",
                  optional_rate: float = 0.3, prompts: dict[str, str] | None = None, text_retries: int = 2,
-                 text_tokens: int = 64):
+                 text_tokens: int = 64, request_from: str = "call"):
         self.tools = {t.name: t for t in tools}
         self.ctx = ctx
         self.engine = engine
@@ -284,8 +284,12 @@ class ToolDataGenerator:
         self.optional_rate = optional_rate
         self.text_retries = text_retries
         self.text_tokens = text_tokens
+        # "call": guided query-first plans get their request after the calls ran, written from the
+        # calls and real results (what would a user ask that this answers?); "model": request first.
+        self.request_from = request_from
         self.prompts = {"instruction": "tool_instruction", "step": "tool_step", "choose": "tool_choose",
-                        "request": "tool_chain_request", "answer": "tool_answer", **(prompts or {})}
+                        "request": "tool_chain_request", "answer": "tool_answer",
+                        "request_call": "tool_request_from_call", **(prompts or {})}
         self.types = TypeSystem({k: v for t in tools for k, v in t.types.items()})
 
     # ------------------------------------------------------------------ planning
@@ -388,6 +392,11 @@ class ToolDataGenerator:
     def _params(self, plan: Plan, step_no: int, max_tokens: int | None = None) -> dict[str, Any]:
         return {"max_tokens": max_tokens or self.max_tokens, "temperature": self.temperature,
                 "seed": (self.ctx.seed * 1000003 + plan.idx * 7919 + step_no * 31) % (2**31)}
+
+    @staticmethod
+    def _outcome(plan: Plan, i: int) -> tuple[Any, bool | None, str | None]:
+        o = plan.trace.outcomes[i] if i < len(plan.trace.outcomes) else None
+        return (o.result, o.ok, o.error) if o else (None, None, None)
 
     def _history(self, plan: Plan) -> str:
         lines = []
@@ -598,11 +607,17 @@ class ToolDataGenerator:
             elif len(plan.steps) >= plan.max_steps:
                 plan.done = True
 
+    def _request_after_calls(self, plan: Plan) -> bool:
+        return plan.strategy == "query_first" and plan.selection == "guided" and self.request_from == "call"
+
     def write_requests(self, plans: list[Plan]) -> None:
         def build(plan: Plan):
+            name = self.prompts["request_call"] if plan.strategy == "query_first" else self.prompts["request"]
+            last = len(plan.steps)
             return self.ctx.prompts.render(
-                self.prompts["request"], environment=plan.env_text, history=self._history(plan),
-                tools_doc="\n".join(tool_line(plan.tools[s.tool]) for s in plan.steps), n_steps=len(plan.steps))
+                name, environment=plan.env_text, history=self._history(plan), n_steps=last,
+                tools_doc="\n".join(tool_line(plan.tools[s.tool]) for s in plan.steps),
+                last_call=call_line(last, plan.steps[-1], *self._outcome(plan, last - 1)) if last else "")
 
         got = self._ask_text(plans, build, _Request, "request", self._request_ok, "write requests", 500,
                              self.text_tokens)
@@ -620,7 +635,8 @@ class ToolDataGenerator:
     def run(self, plans: list[Plan]) -> list[ToolExample]:
         """Write all plans (batched across plans at every phase) and return the finished examples."""
         try:
-            self.write_instructions([p for p in plans if p.strategy == "query_first"])
+            self.write_instructions([p for p in plans if p.strategy == "query_first"
+                                     and not self._request_after_calls(p)])
             for _ in range(self.max_steps):
                 active = [p for p in plans if not p.done]
                 free = [p for p in active if p.selection == "free"]
@@ -632,7 +648,8 @@ class ToolDataGenerator:
             for p in plans:
                 if not p.failed and not p.steps:
                     self._fail(p, "no_steps")
-            self.write_requests([p for p in plans if p.strategy == "chain_first" and not p.failed])
+            self.write_requests([p for p in plans if not p.failed and (
+                p.strategy == "chain_first" or self._request_after_calls(p))])
             if self.answer:
                 self.write_answers([p for p in plans if not p.failed])
         finally:

@@ -34,7 +34,10 @@ class ToolGenerateBase(Stage):
         max_rounds: Planning rounds to reach ``n_examples`` when some attempts fail.
         oversample: Plan this many times ``n_examples`` in the first round (the extra are
             dropped when not needed); cheaper than another round of sequential LLM calls.
-        prompts: Prompt name overrides (keys: instruction, step, choose, request, answer).
+        prompts: Prompt name overrides (keys: instruction, step, choose, request, request_call, answer).
+        request_from: ``call`` (default): a guided query-first example gets its request after its
+            calls ran, written from the calls and their real results (what would a user ask that
+            this answers?); ``model``: the request is written first, then the calls.
     """
 
     input_type: ClassVar[type[Record]] = ToolRecord
@@ -57,6 +60,7 @@ class ToolGenerateBase(Stage):
     max_rounds: int = Field(default=2, ge=1)
     oversample: float = Field(default=1.3, ge=1.0, le=3.0)
     prompts: dict[str, str] = Field(default_factory=dict)
+    request_from: Literal["call", "model"] = "call"
 
     @model_validator(mode="after")
     def _steps(self):
@@ -76,7 +80,8 @@ class ToolGenerateBase(Stage):
                                 max_steps=self.max_steps, min_steps=self.min_steps, temperature=self.temperature,
                                 max_tokens=self.max_tokens, answer=self.answer, spec_name=spec_name,
                                 optional_rate=self.optional_rate, prompts=self.prompts,
-                                text_retries=self.text_retries, text_tokens=self.text_tokens)
+                                text_retries=self.text_retries, text_tokens=self.text_tokens,
+                                request_from=self.request_from)
         return gen, engine, random.Random(ctx.seed)
 
     def _generate(self, gen, engine, make_plan, ctx) -> list[ToolExample]:

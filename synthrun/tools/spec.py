@@ -477,5 +477,12 @@ def load_spec(source: str | Path | dict | list, fmt: str = "auto") -> ToolSet:
 
 
 def tools_from_dicts(items: list[dict[str, Any]]) -> list[ToolSpec]:
-    """Rebuild :class:`ToolSpec` objects stored in records (``ToolExample.tools``)."""
+    """Rebuild :class:`ToolSpec` objects stored in records (``ToolExample.tools``).
+
+    Records hold the project's tool dumps; an OpenAI or MCP tool list (e.g. a labelled row loaded
+    as is) is read with the spec readers instead.
+    """
+    if items and any(isinstance(d, dict) and ("function" in d or "inputSchema" in d or "input_schema" in d)
+                     for d in items):
+        return parse_spec(items, "auto", "ToolExample.tools").tools
     return [ToolSpec.model_validate(d) for d in items]

@@ -27,6 +27,11 @@ fit the schema), ``empty`` (empty content), ``drop`` (close the connection witho
 action misbehave that way until ``set_mode("")`` (a server that is down but still listening).
 Otherwise the answer is ``responder(request_json) -> str``; the default builds a valid JSON
 object for the requested ``json_schema`` from a hash of the messages (same request, same answer).
+
+A request with ``"logprobs": true`` also gets ``choice.logprobs`` for its first token:
+``logprob_responder(request_json, content) -> [(token, logprob), ...]`` (most likely first, at
+most ``top_logprobs`` of them; the default gives the content's first word most of the mass).
+``FakeOpenAIServer(logprobs=False)`` plays a provider that ignores the parameter.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ except ImportError:  # pragma: no cover
 
 
 Responder = Callable[[dict[str, Any]], str]
+LogprobResponder = Callable[[dict[str, Any], str], list[tuple[str, float]]]
 
 _WORDS = (
     "data model train token layer vector batch query answer index schema record stage recipe "
@@ -175,6 +181,25 @@ def default_responder(request: dict[str, Any]) -> str:
     return f"Answer {digest[:8]}: {_sentence(rng, '')}. (re: {str(last)[:60]})"
 
 
+def default_logprobs(request: dict[str, Any], content: str) -> list[tuple[str, float]]:
+    """The content's first word with most of the probability, then a few deterministic alternatives."""
+    import math
+
+    first = (content.split() or [""])[0]
+    rng = random.Random(int(messages_hash(request)[:8], 16))
+    top = rng.uniform(0.5, 0.95)
+    alternatives = [w for w in ("Yes", "No", "The", "1", "5") if w != first][:4]
+    rest = (1 - top) / len(alternatives)
+    return [(first, math.log(top))] + [(w, math.log(rest)) for w in alternatives]
+
+
+def logprobs_block(pairs: list[tuple[str, float]], k: int) -> dict[str, Any]:
+    """An OpenAI ``choice.logprobs`` object for one token from ``[(token, logprob), ...]``."""
+    top = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in pairs[:max(1, k)]]
+    first = top[0] if top else {"token": "", "logprob": 0.0, "bytes": []}
+    return {"content": [{**first, "top_logprobs": top if k else []}]}
+
+
 def _mismatch(request: dict[str, Any]) -> str:
     schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
     props = schema.get("properties") or {}
@@ -219,9 +244,12 @@ class FakeOpenAIServer:
     """
 
     def __init__(self, latency: float = 0.0, responder: Responder | None = None, host: str = "127.0.0.1",
-                 port: int = 0, hang_seconds: float = 30.0, script: list[str] | None = None):
+                 port: int = 0, hang_seconds: float = 30.0, script: list[str] | None = None,
+                 logprob_responder: LogprobResponder | None = None, logprobs: bool = True):
         self.latency = latency
         self.responder = responder or default_responder
+        self.logprob_responder = logprob_responder or default_logprobs
+        self.logprobs = logprobs
         self.host = host
         self.port = port
         self.hang_seconds = hang_seconds
@@ -363,13 +391,17 @@ class FakeOpenAIServer:
                 content = self.responder(body)
             prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
             p_tok, c_tok = _approx_tokens(prompt), _approx_tokens(content)
+            choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": content},
+                                      "finish_reason": "stop"}
+            if body.get("logprobs") and self.logprobs:
+                choice["logprobs"] = logprobs_block(self.logprob_responder(body, content),
+                                                    int(body.get("top_logprobs") or 0))
             answer = {
                 "id": f"chatcmpl-{len(self.requests)}",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "finish_reason": "stop"}],
+                "choices": [choice],
                 "usage": {"prompt_tokens": p_tok, "completion_tokens": c_tok, "total_tokens": p_tok + c_tok},
             }
             self.answered += 1

@@ -153,3 +153,29 @@ def test_copy_check_handles_short_and_empty_descriptions(request_text, descripti
     from synthrun.tools.generation import copies_description
 
     assert copies_description(request_text, description) is copied
+
+
+def test_request_written_from_the_executed_calls(tmp_path, hdf5_records):
+    def order(server):
+        kinds = []
+        for r in server.requests:
+            text = json.dumps(r["messages"])
+            kinds.append("request_after" if "The last call answers the user" in text else
+                         "request_first" if "Write the user's request as JSON" in text else "other")
+        return kinds
+
+    with fake_llm() as (server, provider):
+        out = GenerateToolExamples(n_examples=2, mode="multi", max_steps=3, oversample=1.0).run(
+            hdf5_records, make_ctx(tmp_path, provider, "g"))
+        after = order(server)
+        prompts = [json.dumps(r["messages"]) for r in server.requests if "The last call answers" in json.dumps(r["messages"])]
+        server.requests.clear()
+        GenerateToolExamples(n_examples=2, mode="multi", max_steps=3, oversample=1.0, request_from="model").run(
+            hdf5_records, make_ctx(tmp_path, provider, "g2"))
+        first = order(server)
+    assert len(out) == 2
+    assert "request_first" not in after and after.index("request_after") > after.index("other")
+    # the prompt shows the answering call with its real result (an h5py value, not a placeholder)
+    last = out[0].reasoning_path[-1]
+    assert any(f"{len(out[0].reasoning_path)}. {last.tool}(" in p and " -> " in p for p in prompts)
+    assert "request_after" not in first and first[0] == "request_first"

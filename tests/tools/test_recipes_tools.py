@@ -25,15 +25,17 @@ def _stages(run_dir: Path) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("recipe, extra, stage_names", [
-    ("hdf5_tools", ["curate.threshold=5"], ["parse", "generate", "execute", "curate", "export"]),
-    ("tool_chain", [], ["parse", "generate", "execute", "verify", "export"]),
-    ("tool_deps", ["evaluate.min_score=0.5"], ["parse", "generate", "execute", "curate", "evaluate", "export"]),
+    ("hdf5_tools", ["curate.threshold=5", "curate.scoring=sampled"],
+     ["parse", "generate", "execute", "filter", "curate", "export"]),
+    ("tool_chain", [], ["parse", "generate", "execute", "filter", "verify", "export"]),
+    ("tool_deps", ["evaluate.min_score=0.5"], ["parse", "generate", "execute", "filter", "curate", "evaluate", "export"]),
 ])
 def test_tool_recipes_run(tmp_path, recipe, extra, stage_names):
     fields = {"verdict": "yes", "status": "satisfied", "clarity": 3, "accuracy": 2, "usefulness": 1, "difficulty": 1}
     with FakeOpenAIServer(responder=responder_with(fields)) as server:
-        run_dir = run_recipe(recipe, [*_provider(server.base_url), "generate.n_examples=4", *extra],
-                             output_root=tmp_path / "out")
+        # the fake model's requests are random words: the filter (tested on its own) would drop them all
+        run_dir = run_recipe(recipe, [*_provider(server.base_url), "generate.n_examples=4", "filter.enabled=false",
+                                      *extra], output_root=tmp_path / "out")
     stages = _stages(run_dir)
     assert list(stages) == stage_names
     assert stages["parse"]["rows_out"] == 25 and (run_dir / "01_parse" / "graph.json").is_file()
@@ -52,11 +54,12 @@ def test_tool_recipes_run(tmp_path, recipe, extra, stage_names):
 def test_user_spec_via_tools_spec(tmp_path):
     with FakeOpenAIServer(responder=responder_with({"clarity": 3, "accuracy": 3, "usefulness": 2, "difficulty": 2})) as srv:
         run_dir = run_recipe("hdf5_tools", [*_provider(srv.base_url), f"tools.spec={SPECS / 'petstore_openapi.yaml'}",
-                                            "generate.n_examples=3", "generate.n_distractors=1"],
+                                            "generate.n_examples=3", "generate.n_distractors=1", "filter.enabled=false",
+                                            "curate.scoring=sampled"],
                              output_root=tmp_path / "out")
     stages = _stages(run_dir)
     assert stages["parse"]["rows_out"] == 4
-    records = read_jsonl(run_dir / "05_export" / "data.jsonl")
+    records = read_jsonl(run_dir / "06_export" / "data.jsonl")
     assert records
     for record in records:
         assert all(s["executor"] == "simulated" and s["simulated"] for s in record["reasoning_path"])
@@ -118,16 +121,17 @@ def test_tool_chain_on_an_untyped_spec_exports_only_valid_arguments(tmp_path):
     spec.write_text(json.dumps(UNTYPED), encoding="utf-8")
     with FakeOpenAIServer(responder=responder_with({"verdict": "yes"})) as server:
         run_dir = run_recipe("tool_chain", [*_provider(server.base_url), f"tools.spec={spec}", "generate.n_examples=6",
-                                            "generate.n_distractors=1", "generate.max_steps=3"],
+                                            "generate.n_distractors=1", "generate.max_steps=3",
+                                            "filter.enabled=false"],
                              output_root=tmp_path / "out")
-    records = read_jsonl(run_dir / "05_export" / "data.jsonl")
+    records = read_jsonl(run_dir / "06_export" / "data.jsonl")
     assert records and any(len(r["reasoning_path"]) >= 2 for r in records), "chains of several calls"
     for record in records:  # nothing is passed on from an untyped result: the model writes every value
         assert all(not str(v).startswith("$step") for s in record["reasoning_path"] for v in s["args"].values())
-    assert _assert_exported_calls_validate(run_dir / "05_export") >= 2 * len(records)
+    assert _assert_exported_calls_validate(run_dir / "06_export") >= 2 * len(records)
 
 
-@pytest.mark.parametrize("recipe, extra", [("tool_chain", []), ("hdf5_tools", ["curate.threshold=5"])])
+@pytest.mark.parametrize("recipe, extra", [("tool_chain", []), ("hdf5_tools", ["curate.threshold=5", "curate.scoring=sampled"])])
 def test_tool_recipes_run_on_bfcl_function_docs(tmp_path, recipe, extra):
     from tests.tools.test_bfcl import FUNCTIONS, write_bfcl
 
@@ -135,8 +139,32 @@ def test_tool_recipes_run_on_bfcl_function_docs(tmp_path, recipe, extra):
     fields = {"verdict": "yes", "clarity": 3, "accuracy": 2, "usefulness": 1, "difficulty": 1}
     with FakeOpenAIServer(responder=responder_with(fields)) as server:
         run_dir = run_recipe(recipe, [*_provider(server.base_url), f"tools.spec={spec}", "generate.n_examples=4",
-                                      "generate.n_distractors=1", *extra], output_root=tmp_path / "out")
+                                      "generate.n_distractors=1", "filter.enabled=false", *extra], output_root=tmp_path / "out")
     stages = _stages(run_dir)
     assert stages["parse"]["rows_out"] == len(FUNCTIONS) and stages["export"]["rows_out"] > 0
     export_dir = run_dir / f"{len(stages):02d}_export"
     assert _assert_exported_calls_validate(export_dir) > 0
+
+
+def test_tool_judge_eval_recipe_reports_auc_per_kind(tmp_path):
+    import math
+
+    def logprobs(request, content):
+        text = json.dumps(request["messages"])
+        named = text.split("answered it with the tool")[-1][:40]
+        p = 0.3 if "get_dtype" in named or "get_chunks" in named else 0.8  # the two wrong tools of these rows
+        return [("yes", math.log(p)), ("no", math.log(1 - p))]
+
+    with FakeOpenAIServer(responder=lambda r: "yes", logprob_responder=logprobs) as server:
+        run_dir = run_recipe("tool_judge_eval", [*_provider(server.base_url), "load.limit=14"],
+                             output_root=tmp_path / "out")
+    report = json.loads((run_dir / "04_report" / "report.json").read_text())
+    assert report["rows"] == 14 and report["good"] == 2 and report["methods"]["logprob"] >= 2
+    assert report["methods"]["gate"] >= 8, "rows failing a check are rated 0 without a call"
+    assert set(report["per_kind"]) == {"correct", "wrong_tool", "wrong_arg_value", "missing_required", "extra_call",
+                                       "answer_ignores_result", "vague_request"}
+    assert report["per_kind"]["wrong_tool"]["auc_vs_good"] == 1.0, "P(yes) 0.3 for the wrong tools ranks them below"
+    assert "ROC-AUC" in (run_dir / "04_report" / "report.md").read_text()
+    rated = read_jsonl(run_dir / "03_curate" / "data.jsonl")
+    openai_rows = [r for r in rated if r["id"].startswith("hdf5-00")]
+    assert openai_rows and all(r["tools"] and "parameters" in r["tools"][0] for r in openai_rows)

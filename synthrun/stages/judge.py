@@ -1,0 +1,229 @@
+"""Probability judge: focused yes/no checks scored from token probabilities, kept in ``rating.total``."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from synthrun.context import StageContext
+from synthrun.llm.types import LLMRequest
+from synthrun.records import CoTExample, QAPair, Rating, Record
+from synthrun.scoring.logprob_judge import (
+    LocalProbe,
+    Probe,
+    distribution_from_openai,
+    read_distribution,
+    read_sampled,
+)
+from synthrun.stage import Stage
+from synthrun.stages.curate import as_rated
+from synthrun.stages.llm_stage import Drop, write_dropped
+
+
+class Check(BaseModel):
+    """One focused question to the judge.
+
+    Attributes:
+        name: Sub-score name (``rating.scores[name]``).
+        prompt: Prompt file (variables ``source_text``, ``question``, ``answer``, ``reasoning``).
+        kind: ``yes_no`` (score = P(yes)) or ``score`` (G-Eval: expected digit over ``scale``).
+        scale: Digits of a ``score`` check.
+        weight: Weight in the combined score.
+    """
+
+    name: str
+    prompt: str
+    kind: Literal["yes_no", "score"] = "yes_no"
+    scale: tuple[int, int] = (1, 5)
+    weight: float = Field(default=1.0, ge=0)
+
+
+DEFAULT_CHECKS = [
+    Check(name="supported", prompt="judge_supported"),
+    Check(name="answerable", prompt="judge_answerable"),
+]
+
+
+def combine(scores: dict[str, float | None], checks: list[Check], how: str) -> float | None:
+    """The 0-1 combined score of the sub-scores (None when no check could be read)."""
+    got = [(c.weight, scores[c.name]) for c in checks if scores.get(c.name) is not None]
+    if not got or sum(w for w, _ in got) <= 0:
+        return None
+    if how == "min":
+        return min(s for _, s in got)  # type: ignore[type-var]
+    if how == "geometric":
+        total_w = sum(w for w, _ in got)
+        prod = 1.0
+        for w, s in got:
+            prod *= max(float(s), 1e-6) ** (w / total_w)  # type: ignore[arg-type]
+        return prod
+    return sum(w * float(s) for w, s in got) / sum(w for w, _ in got)  # type: ignore[arg-type]
+
+
+class Judge(Stage):
+    """Rate QA/CoT records from token probabilities of focused checks; keep ``rating.total`` 0-10.
+
+    Each check is one prompt with a one-token answer. On the embedded model (``provider=local``)
+    the stage runs ONE forward pass per check and reads the next-token distribution (no decoding);
+    on an OpenAI-compatible provider it asks for ``logprobs``/``top_logprobs`` with ``max_tokens: 1``.
+    A provider that returns no logprobs falls back to the sampled token (1 for yes, 0 for no):
+    ``rating.method`` says which (``logprob``, ``sampled``, or ``gate`` for records a ``filter``
+    stage in ``mark`` mode failed, rated 0 without a call).
+
+    ``rating.total`` = 10 x the weighted combination of the sub-scores (``rating.scores``), blended
+    with the filter's ``gate_support`` by ``support_weight``. ``clarity`` (from ``answerable``) and
+    ``accuracy`` (from ``supported``) are the sub-scores on 0-3; ``usefulness`` and ``difficulty``
+    are not judged here and are set from the total (0-2) so validate/compare keep working.
+
+    Attributes:
+        checks: The focused checks (default: ``supported`` and ``answerable``).
+        combine: ``mean`` (weighted), ``geometric`` or ``min`` of the sub-scores.
+        threshold: Keep records with ``rating.total`` >= this; None rates every record and drops none.
+        method: ``auto`` (probabilities when the provider gives them), ``logprob`` or ``sampled``.
+        support_weight: Share of the final score taken from ``gate_support`` (0-1) when present.
+        top_logprobs: How many alternatives to ask an HTTP provider for.
+        show_source: Give the judge the source passage from provenance.
+        model_path: GGUF file for the embedded model (default: the packaged SmolLM2).
+    """
+
+    input_type: ClassVar[type[Record]] = Record
+    output_type: ClassVar[type[Record]] = Record
+
+    checks: list[Check] = Field(default_factory=lambda: [c.model_copy() for c in DEFAULT_CHECKS])
+    combine: Literal["mean", "geometric", "min"] = "mean"
+    threshold: float | None = Field(default=None, ge=0, le=10)
+    method: Literal["auto", "logprob", "sampled"] = "auto"
+    support_weight: float = Field(default=0.0, ge=0, le=1)
+    top_logprobs: int = Field(default=20, ge=1, le=20)
+    show_source: bool = True
+    model_path: str | None = None
+
+    def prompt_names(self) -> list[str]:
+        return [c.prompt for c in self.checks]
+
+    # ------------------------------------------------------------------ LLM-stage shape (issue 9)
+
+    def to_vars(self, record: QAPair | CoTExample) -> dict[str, Any]:
+        source = record.provenance.source_text if self.show_source else None
+        return {"question": record.question, "answer": record.answer, "source_text": source or "",
+                "reasoning": getattr(record, "reasoning", None) or []}
+
+    def from_answer(self, record: QAPair | CoTExample, scores: dict[str, float | None], method: str,
+                    model: str) -> Record | Drop:
+        combined = combine(scores, self.checks, self.combine)
+        if combined is None:
+            return Drop(record, "not_rated", "no check could be read")
+        support = getattr(record, "gate_support", None)
+        if self.support_weight and isinstance(support, int | float):
+            combined = (1 - self.support_weight) * combined + self.support_weight * float(support)
+        total = round(10 * combined, 3)
+        rating = Rating(
+            clarity=round(3 * (scores.get("answerable") if scores.get("answerable") is not None else combined)),
+            accuracy=round(3 * (scores.get("supported") if scores.get("supported") is not None else combined)),
+            usefulness=round(2 * combined), difficulty=round(2 * combined), total=total,
+            judge_model=model, method=method,
+            scores={k: (round(v, 4) if v is not None else None) for k, v in scores.items()},
+        )
+        rated = record.model_copy(update={"rating": rating})
+        if self.threshold is not None and total < self.threshold:
+            return Drop(rated, "below_threshold", f"rating {total:g} < {self.threshold:g}")
+        return rated
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
+        items = [as_rated(r) for r in records]
+        todo = [i for i, it in enumerate(items) if not getattr(it, "gate_failed", None)]
+        probes: list[Probe] = []
+        for i in todo:
+            variables = self.to_vars(items[i])
+            for check in self.checks:
+                probes.append(Probe(ctx.prompts.render(check.prompt, **variables), check.kind, tuple(check.scale)))
+        model = ctx.model_name
+        if model.startswith("local/") and self.method != "sampled":
+            values, methods = self._score_local(probes, ctx), ["logprob"] * len(probes)
+        else:
+            values, methods = self._score_http(probes, ctx)
+        out: list[Record] = []
+        drops: list[Drop] = []
+        used: dict[str, int] = {}
+        per_item: dict[int, tuple[dict[str, float | None], set[str]]] = {}
+        k = 0
+        for i in todo:
+            scores: dict[str, float | None] = {}
+            ms: set[str] = set()
+            for check in self.checks:
+                scores[check.name] = values[k]
+                if values[k] is not None:
+                    ms.add(methods[k])
+                k += 1
+            per_item[i] = (scores, ms)
+        for i, item in enumerate(items):
+            if i in per_item:
+                scores, ms = per_item[i]
+                method = "+".join(sorted(ms)) or "none"
+                result = self.from_answer(item, scores, method, model)
+            else:
+                result = self._gate_failed(item, model)
+                method = "gate"
+            used[method] = used.get(method, 0) + 1
+            if isinstance(result, Drop):
+                drops.append(result)
+            else:
+                out.append(result)
+        write_dropped(ctx, drops)
+        totals = [r.rating.total for r in out if getattr(r, "rating", None) is not None]  # type: ignore[attr-defined]
+        ctx.summary.update({"methods": used, "kept": len(out), "dropped": len(drops), "threshold": self.threshold,
+                            "mean_total": round(statistics.fmean(totals), 3) if totals else None,
+                            "checks": [c.name for c in self.checks]})
+        return out
+
+    def _gate_failed(self, item: QAPair | CoTExample, model: str) -> Record | Drop:
+        reason = str(getattr(item, "gate_failed", "gate"))
+        rating = Rating(clarity=0, accuracy=0, usefulness=0, difficulty=0, total=0.0, judge_model=model,
+                        method="gate", scores={}, reasoning=f"failed gate: {reason}")
+        rated = item.model_copy(update={"rating": rating})
+        if self.threshold is not None and self.threshold > 0:
+            return Drop(rated, "gate", reason)
+        return rated
+
+    def _score_local(self, probes: list[Probe], ctx: StageContext) -> list[float | None]:
+        probe = LocalProbe(self.model_path)
+        passes, tokens = probe.passes, probe.prompt_tokens
+        bar = iter(ctx.progress(range(len(probes)), total=len(probes), desc="judging"))
+
+        def tick() -> None:
+            next(bar, None)
+
+        values = probe.score(probes, progress=tick)
+        for _ in bar:  # finish the progress bar
+            pass
+        ctx.stats.calls += probe.passes - passes
+        ctx.stats.prompt_tokens += probe.prompt_tokens - tokens
+        return values
+
+    def _score_http(self, probes: list[Probe], ctx: StageContext) -> tuple[list[float | None], list[str]]:
+        params: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0}
+        if self.method != "sampled":
+            params.update({"logprobs": True, "top_logprobs": self.top_logprobs})
+        requests = [LLMRequest(messages=p.messages, params=dict(params), tag=p) for p in probes]
+        values: list[float | None] = []
+        methods: list[str] = []
+        for res in ctx.llm.map(requests, desc="judging"):
+            probe: Probe = res.request.tag
+            if not res.ok:
+                ctx.fail(f"judge_{res.error}")
+                values.append(None)
+                methods.append("none")
+                continue
+            dist = distribution_from_openai(res.logprobs) if self.method != "sampled" else None
+            value = read_distribution(dist, probe.kind, probe.scale) if dist else None
+            if value is not None:
+                values.append(value)
+                methods.append("logprob")
+            else:
+                values.append(read_sampled(res.text, probe.kind, probe.scale))
+                methods.append("sampled")
+        return values, methods
