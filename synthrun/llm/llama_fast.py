@@ -10,10 +10,12 @@ runs the same weights (shared with the transformers model, not copied) with:
 * grouped-query attention without repeating heads (the query heads of one KV head are folded into
   the query-length axis);
 * fused q/k/v and gate/up projections (one matrix product each);
-* prompts prefilled in fixed blocks of :data:`BLOCK` tokens whose keys/values are kept in an LRU
-  (:class:`PrefixCache`) keyed by the token prefix, so a system prompt or passage repeated across
-  requests is computed once. The block layout depends only on the prompt, so a prompt's numbers
-  are the same whether its prefix came from the cache or was computed.
+* prompts prefilled in segments that end at message boundaries; the keys/values of every segment
+  but the last are kept in an LRU (:class:`PrefixCache`) keyed by the tokens up to its end, so a
+  system prompt repeated across requests is computed once. The segments depend only on the
+  prompt, so its numbers are the same whether a prefix came from the cache or was computed;
+* optionally (``quantize="int8"``) int8 weights with per-row activation scales (see
+  :class:`Int8Linear`), which keeps every row's result independent of the other rows in the batch.
 
 torch is passed in by the caller (this module imports nothing heavy at import time).
 """
@@ -24,7 +26,6 @@ import hashlib
 from collections import OrderedDict
 from typing import Any
 
-BLOCK = 32  # prompt tokens per prefill forward pass (and per prefix-cache entry)
 PREFIX_CACHE_BYTES = 192 << 20
 
 
@@ -105,8 +106,11 @@ class FastLlama:
         torch: The torch module.
     """
 
-    def __init__(self, model: Any, torch: Any):
+    def __init__(self, model: Any, torch: Any, quantize: str | None = None):
         self.torch = torch
+        if quantize not in (None, "", "none", "int8"):
+            raise ValueError(f"quantize must be none or int8, got {quantize!r}")
+        self.quantize = "int8" if quantize == "int8" else None
         cfg = model.config
         self.layers_n = int(cfg.num_hidden_layers)
         self.heads = int(cfg.num_attention_heads)
@@ -120,6 +124,10 @@ class FastLlama:
         self.lm_head = model.lm_head.weight
         self.final_norm = inner.norm.weight
         self.layers = [self._fuse(layer) for layer in inner.layers]
+        if self.quantize == "int8":
+            self.layers = [tuple(Int8Linear(w, torch) if j in (1, 2, 4, 5) else w for j, w in enumerate(layer))
+                           for layer in self.layers]
+            self.lm_head = Int8Linear(self.lm_head, torch)
         inv_freq = inner.rotary_emb.inv_freq.float()
         scale = float(getattr(inner.rotary_emb, "attention_scaling", 1.0))
         positions = torch.arange(int(cfg.max_position_embeddings), dtype=torch.float32)
@@ -162,11 +170,14 @@ class FastLlama:
         rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
         return x * cos + rotated * sin
 
+    def _lin(self, x: Any, w: Any) -> Any:
+        return w(x) if isinstance(w, Int8Linear) else self.torch.nn.functional.linear(x, w)
+
     def _mlp(self, x: Any, layer: tuple[Any, ...]) -> Any:
         F = self.torch.nn.functional
         _, _, _, post_norm, gate_up, down, _, _, ng = layer
-        gu = F.linear(self._norm(x, post_norm), gate_up)
-        return x + F.linear(F.silu(gu[..., :ng]) * gu[..., ng:], down)
+        gu = self._lin(self._norm(x, post_norm), gate_up)
+        return x + self._lin(F.silu(gu[..., :ng]) * gu[..., ng:], down)
 
     # ------------------------------------------------------------------ decode
 
@@ -186,7 +197,7 @@ class FastLlama:
         x = self.embed[torch.tensor(tokens, dtype=torch.long)]
         for i, layer in enumerate(self.layers):
             in_norm, qkv_w, o_w, _, _, _, nq, nk, _ = layer
-            qkv = F.linear(self._norm(x, in_norm), qkv_w)
+            qkv = self._lin(self._norm(x, in_norm), qkv_w)
             q = self._rope(qkv[:, :nq].view(b, hk, g, d), cos, sin, torch)
             k = self._rope(qkv[:, nq:nq + nk].view(b, hk, 1, d), cos, sin, torch)
             v = qkv[:, nq + nk:].view(b, hk, d)
@@ -194,8 +205,8 @@ class FastLlama:
             keys[rows, :, pos] = k[:, :, 0]
             values[rows, :, pos] = v
             out = F.scaled_dot_product_attention(q, keys[:b, :, :t], values[:b, :, :t], attn_mask=mask)
-            x = self._mlp(x + F.linear(out.reshape(b, nq), o_w), layer)
-        return F.linear(self._norm(x, self.final_norm), self.lm_head)
+            x = self._mlp(x + self._lin(out.reshape(b, nq), o_w), layer)
+        return self._lin(self._norm(x, self.final_norm), self.lm_head)
 
     # ------------------------------------------------------------------ prefill
 
@@ -212,7 +223,7 @@ class FastLlama:
         x = self.embed[torch.tensor(tokens, dtype=torch.long)]
         for i, layer in enumerate(self.layers):
             in_norm, qkv_w, o_w, _, _, _, nq, nk, _ = layer
-            qkv = F.linear(self._norm(x, in_norm), qkv_w)
+            qkv = self._lin(self._norm(x, in_norm), qkv_w)
             q = self._rope(qkv[:, :nq].view(n, self.heads, d).transpose(0, 1)[None], cos, sin, torch)
             k = self._rope(qkv[:, nq:nq + nk].view(n, hk, d).transpose(0, 1)[None], cos, sin, torch)
             v = qkv[:, nq + nk:].view(n, hk, d).transpose(0, 1)
@@ -221,35 +232,67 @@ class FastLlama:
             keys = cache.k[i, slot:slot + 1, :, :end]
             values = cache.v[i, slot:slot + 1, :, :end]
             out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
-            x = self._mlp(x + F.linear(out[0].transpose(0, 1).reshape(n, nq), o_w), layer)
+            x = self._mlp(x + self._lin(out[0].transpose(0, 1).reshape(n, nq), o_w), layer)
         if not logits:
             return None
-        return F.linear(self._norm(x[-1:], self.final_norm), self.lm_head)[0]
+        return self._lin(self._norm(x[-1:], self.final_norm), self.lm_head)[0]
 
-    def prefill(self, cache: SlotCache, slot: int, prompt: list[int], reuse: bool = True) -> tuple[Any, int]:
+    def prefill(self, cache: SlotCache, slot: int, prompt: list[int], splits: list[int] = (),
+                reuse: bool = True) -> tuple[Any, int]:
         """Fills ``slot`` with ``prompt``; returns ``(logits of the next token [V], tokens taken from the cache)``.
 
-        Every full :data:`BLOCK` before the block holding the last token is looked up in (and stored
-        to) the prefix cache; the last block is always computed.
+        The prompt is run in segments ending at ``splits`` (token offsets, e.g. message boundaries);
+        every segment but the last is looked up in (and stored to) the prefix cache.
         """
         n = len(prompt)
         cache.ensure(n)
-        full = (n - 1) // BLOCK
+        bounds = [b for b in sorted(set(splits)) if 0 < b < n] + [n]
         key = b""
         reused = 0
-        computing = False
-        for j in range(full):
-            a = j * BLOCK
-            key = PrefixCache.chain(key, prompt[a:a + BLOCK])
-            hit = None if (computing or not reuse) else self.prefix.get(key)
+        start = 0
+        computing = not reuse
+        for end in bounds[:-1]:
+            key = PrefixCache.chain(key, prompt[start:end])
+            hit = None if computing else self.prefix.get(key)
             if hit is not None:
-                cache.k[:, slot, :, a:a + BLOCK] = hit[0]
-                cache.v[:, slot, :, a:a + BLOCK] = hit[1]
-                reused += BLOCK
-                continue
-            computing = True
-            self._block(cache, slot, prompt[a:a + BLOCK], a, logits=False)
-            if reuse:
-                self.prefix.put(key, cache.k[:, slot, :, a:a + BLOCK].clone(), cache.v[:, slot, :, a:a + BLOCK].clone())
-        a = full * BLOCK
-        return self._block(cache, slot, prompt[a:], a, logits=True), reused
+                cache.k[:, slot, :, start:end] = hit[0]
+                cache.v[:, slot, :, start:end] = hit[1]
+                reused += end - start
+            else:
+                computing = True
+                self._block(cache, slot, prompt[start:end], start, logits=False)
+                if reuse:
+                    self.prefix.put(key, cache.k[:, slot, :, start:end].clone(),
+                                    cache.v[:, slot, :, start:end].clone())
+            start = end
+        return self._block(cache, slot, prompt[start:], start, logits=True), reused
+
+
+class Int8Linear:
+    """``x @ w.T`` with int8 weights (per output channel) and int8 activations scaled per row.
+
+    fbgemm's dynamic linear quantizes its whole input with one scale, which would make a row's
+    result depend on the other rows of the batch. Here every row is first divided by its own
+    largest magnitude, and a sentinel row holding +1 and -1 is appended, so the input range is
+    always exactly [-1, 1]: each row is quantized alike whatever its batch-mates, accumulated in
+    exact int32 arithmetic, and scaled back, so batched results equal lone results bit for bit.
+    """
+
+    def __init__(self, weight: Any, torch: Any):
+        self.torch = torch
+        w = weight.detach().float()
+        scales = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-12).double()
+        zeros = torch.zeros(w.shape[0], dtype=torch.long)
+        qw = torch.quantize_per_channel(w, scales, zeros, 0, torch.qint8)
+        self.packed = torch.ops.quantized.linear_prepack(qw, None)
+        sentinel = torch.zeros(1, w.shape[1])
+        sentinel[0, 0], sentinel[0, 1] = 1.0, -1.0
+        self.sentinel = sentinel
+        self.out_features = w.shape[0]
+
+    def __call__(self, x: Any) -> Any:
+        torch = self.torch
+        amax = x.abs().amax(dim=-1, keepdim=True).clamp(min=1e-12)
+        rows = torch.cat([(x / amax).reshape(-1, x.shape[-1]), self.sentinel])
+        y = torch.ops.quantized.linear_dynamic(rows, self.packed, True)[:-1]
+        return y.reshape(*x.shape[:-1], self.out_features) * amax
