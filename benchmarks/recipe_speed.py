@@ -78,15 +78,16 @@ def main() -> None:
         out = Path(tmp)
         run(["+recipe=demo_db"], out / "qs")
         qa_wall, qa = run(["+recipe=qa", *overrides], out / "qs")
-        _, gen = run(["+recipe=qa", "generate.n_pairs=4", "enrich.enabled=false", "curate.enabled=false",
+        print(f"quick start QA: {qa_wall:6.1f} s wall (process), {qa['llm_calls']} calls, "
+              f"{qa['tokens_in']} prompt / {qa['tokens_out']} completion tokens; load {os.getloadavg()}", flush=True)
+        db = next((out / "qs").rglob("demo.lancedb"))
+        _, gen = run(["+recipe=qa", f"load.db={db}", "generate.n_pairs=4", "enrich.enabled=false", "curate.enabled=false",
                       "stages=[load,generate]", *overrides], out / "gen")
         pairs = next((out / "gen").rglob("02_generate/data.jsonl"))
         n_pairs = sum(1 for line in pairs.read_text().splitlines() if line.strip())
         val_wall, val = run(["+recipe=validate", f"load.path={pairs}", *overrides], out / "val")
     reference = engine_batch8(overrides)
     print(f"engine batch 8 (free text, 64 tokens): {reference:6.1f} tok/s")
-    print(f"quick start QA: {qa_wall:6.1f} s wall (process), {qa['llm_calls']} calls, "
-          f"{qa['tokens_in']} prompt / {qa['tokens_out']} completion tokens")
     rates = stage_rows("qa", qa, reference)
     rates += stage_rows("generate", gen, reference)
     print(f"validate {n_pairs} pairs: {val_wall:6.1f} s wall (process), {val['llm_calls']} calls, "
