@@ -85,7 +85,7 @@ def main() -> None:
                       "stages=[load,generate]", *overrides], out / "gen")
         pairs = next((out / "gen").rglob("02_generate/data.jsonl"))
         n_pairs = sum(1 for line in pairs.read_text().splitlines() if line.strip())
-        val_wall, val = run(["+recipe=validate", f"load.path={pairs}", *overrides], out / "val")
+        val_wall, val = run(["+recipe=validate", f"load.path='{pairs}'", *overrides], out / "val")
     reference = engine_batch8(overrides)
     print(f"engine batch 8 (free text, 64 tokens): {reference:6.1f} tok/s")
     rates = stage_rows("qa", qa, reference)
