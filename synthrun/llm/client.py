@@ -108,7 +108,11 @@ class LLMClient:
         self._price_in, self._price_out = token_prices(provider)
         self.cache = ResponseCache(cache_path) if cache_path else None
         if is_openai_compatible(provider):
-            self._transport: HTTPTransport | LiteLLMTransport = HTTPTransport(provider, self.concurrency, self.timeout)
+            self._transport: Any = HTTPTransport(provider, self.concurrency, self.timeout)
+        elif self.model.startswith("local/") and not provider.get("via_litellm"):
+            from synthrun.llm.local_provider import LocalTransport  # the embedded model, called directly
+
+            self._transport = LocalTransport(provider, self.timeout)
         else:
             self._transport = LiteLLMTransport(provider, self.timeout)
         self._schemas: dict[type[BaseModel], tuple[Any, dict[str, Any] | None]] = {}

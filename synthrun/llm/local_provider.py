@@ -154,3 +154,55 @@ def register() -> Any:
             }
         )
     return _handler
+
+
+class LocalTransport:
+    """The client's transport for ``local/...`` models: calls the in-process engine directly.
+
+    Same answers as going through litellm (:func:`register`), without litellm's import time and
+    per-call overhead. Provider keys ``threads``, ``batch_size`` and ``quantize`` configure the
+    engine (see :class:`synthrun.llm.local_engine.LocalEngine`).
+    """
+
+    def __init__(self, provider: dict[str, Any], timeout: float):
+        self.provider = provider
+        self.timeout = timeout
+        self.settings = {
+            "threads": provider.get("threads") or None,
+            "max_batch": provider.get("batch_size") or None,
+            "quantize": provider.get("quantize"),
+        }
+        self._engine: Any = None
+
+    async def _get_engine(self) -> Any:
+        import asyncio
+
+        from synthrun.llm.local_engine import LocalEngine
+
+        if self._engine is None:
+            loop = asyncio.get_running_loop()
+            self._engine = await loop.run_in_executor(None, lambda: LocalEngine.get(**self.settings))
+        return self._engine
+
+    async def send(self, messages: list[dict[str, Any]], params: dict[str, Any],
+                   response_format: dict[str, Any] | None) -> Any:
+        """One answer from the engine; raises the client's ``TransportError`` on failure."""
+        import asyncio
+
+        from synthrun.llm.transport import Completion, TransportError
+
+        try:
+            engine = await self._get_engine()
+            kwargs = _engine_kwargs(messages, {**params, "response_format": response_format})
+            result = await asyncio.wait_for(engine.agenerate(**kwargs), self.timeout)
+        except asyncio.TimeoutError:
+            raise TransportError("timeout", f"no answer from the local model within {self.timeout:g}s", True) from None
+        except ValueError as exc:
+            reason = "context_window_exceeded" if "context" in str(exc) else "provider_error"
+            raise TransportError(reason, f"local model: {exc}", False) from None
+        except (RuntimeError, OSError) as exc:
+            raise TransportError("provider_error", f"local model: {type(exc).__name__}: {exc}", False) from None
+        return Completion(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
+
+    async def aclose(self) -> None:
+        return None

@@ -230,3 +230,36 @@ def test_frequency_and_presence_penalties_in_the_sampler():
     assert pick([3, 3], frequency=0.4) == 3    # 5 - 0.4 * 2 = 4.2 > 4
     assert pick([3], presence=1.5) == 4        # 5 - 1.5 = 3.5 < 4
     assert pick([3, 3, 3], presence=0.9) == 3  # presence does not grow with the count
+
+
+@slow
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_fast_path_prefix_reuse_and_batch_invariance(engine, quantize):
+    """A prompt's logits are the same whether its system prefix came from the prefix cache or not, and
+    (int8: bit for bit) a row decoded in a batch gets the logits it gets alone."""
+    import torch
+
+    from synthrun.llm.llama_fast import FastLlama
+
+    ids, splits = engine.encode_prompt(qa_messages(PASSAGES[0]))
+    other, other_splits = engine.encode_prompt(qa_messages(PASSAGES[2]))
+    assert splits and 0 < splits[0] < len(ids) and ids[: splits[0]] == other[: splits[0]]
+    with torch.inference_mode():
+        fast = engine.fast if quantize is None else FastLlama(engine.model, torch, quantize=quantize)
+        cache = fast.new_cache(3)
+        computed, reused = fast.prefill(cache, 0, ids, splits, reuse=False)
+        assert reused == 0
+        fast.prefill(cache, 1, other, other_splits)  # stores the shared system prefix
+        again, reused = fast.prefill(cache, 2, ids, splits)
+        assert reused == splits[0] and torch.equal(again, computed)
+        token = int(computed.argmax())
+        batched = fast.decode(cache, [token, 5, token], [len(ids), len(other), len(ids)])
+        alone = fast.decode(cache, [token], [len(ids)])
+        if quantize == "int8":  # exact: integer accumulation, per-row scales
+            assert torch.equal(batched[0], batched[2]) and torch.equal(alone[0], batched[0])
+        else:  # float32 matrix products round slightly differently per batch shape
+            assert torch.allclose(batched[0], batched[2], atol=1e-3) and torch.allclose(alone[0], batched[0], atol=1e-3)
+        assert int(alone[0].argmax()) == int(batched[0].argmax())
+        if quantize is None:  # the fast path computes what transformers computes (int8 answers differ)
+            reference = engine.model(input_ids=torch.tensor([ids])).logits[0, -1]
+            assert torch.allclose(computed, reference, atol=1e-3)

@@ -84,3 +84,24 @@ def test_sync_completion_json_object_and_text():
     text = litellm.completion(model=MODEL, messages=msgs, max_tokens=6, temperature=0)
     assert text.choices[0].message.content and text.choices[0].finish_reason in ("stop", "length")
     assert text.usage.completion_tokens <= 6
+
+
+@pytest.mark.slow
+def test_client_reaches_the_engine_directly_with_provider_settings():
+    from pydantic import BaseModel, Field
+
+    from synthrun.llm.client import LLMClient
+    from synthrun.llm.local_engine import LocalEngine
+    from synthrun.llm.local_provider import LocalTransport
+
+    class Verdict(BaseModel):
+        score: int = Field(ge=1, le=5)
+
+    client = LLMClient({"model": "local/smollm2-135m", "batch_size": 4, "temperature": 0.7, "seed": 1},
+                       show_progress=False)
+    assert isinstance(client._transport, LocalTransport)
+    result = client.complete([{"role": "user", "content": "Rate HDF5 from 1 to 5."}], schema=Verdict, max_tokens=16)
+    assert result.ok and 1 <= result.parsed.score <= 5 and result.completion_tokens > 0
+    assert LocalEngine.get().max_batch == 4
+    too_long = client.complete([{"role": "user", "content": "word " * 9000}], max_tokens=8)
+    assert too_long.error == "context_window_exceeded"

@@ -1,0 +1,104 @@
+"""Recipe-level speed of the embedded model next to the engine's own batch-8 figure, in one run.
+
+Runs, each as a fresh ``synthrun`` process with a warm model cache and a fresh request cache:
+
+1. ``+recipe=demo_db`` (no LLM) and the quick-start ``+recipe=qa`` (6 pairs): wall time per stage;
+2. ``+recipe=qa generate.n_pairs=4`` without enrich/curate, to get 24 pairs, then
+   ``+recipe=validate`` on those 24 pairs: wall time per stage;
+
+and prints completion tokens/s per LLM stage next to the engine's batch-8 free-text figure
+(8 requests x 64 tokens, as in benchmarks/local_model.py) measured in this same run with the same
+provider settings, plus the machine load.
+
+    python benchmarks/recipe_speed.py [provider overrides, e.g. provider.threads=1 provider.quantize=int8]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def run(args: list[str], out: Path) -> tuple[float, dict]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "synthrun", *args, f"paths.output_root={out}", "progress=false"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"synthrun {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    runs = sorted(out.rglob("metrics.json"), key=lambda p: p.stat().st_mtime)
+    return wall, json.loads(runs[-1].read_text())
+
+
+def engine_batch8(overrides: list[str], max_tokens: int = 64) -> float:
+    """Free-text tokens/s of 8 requests decoded together (the figure of benchmarks/local_model.py)."""
+    from synthrun.llm.local_engine import LocalEngine
+
+    settings = {k.split(".", 1)[1]: v for k, v in (o.split("=", 1) for o in overrides if o.startswith("provider."))}
+    engine = LocalEngine.get(threads=int(settings["threads"]) if settings.get("threads", "null") != "null" else None,
+                             max_batch=8, quantize=settings.get("quantize", "none").replace("null", "none"))
+    msgs = [[{"role": "user", "content": f"Write a long story about dragon number {i}."}] for i in range(8)]
+    engine.generate(msgs[0], max_tokens=4)  # warm-up (and applies the settings)
+    start = time.perf_counter()
+    results = engine.generate_many([dict(messages=m, max_tokens=max_tokens, temperature=0.7, seed=i)
+                                    for i, m in enumerate(msgs)])
+    elapsed = time.perf_counter() - start
+    engine.close()
+    return sum(r.completion_tokens for r in results) / elapsed
+
+
+def stage_rows(label: str, metrics: dict, reference: float) -> list[tuple[str, float]]:
+    rates = []
+    for s in metrics["stages"]:
+        if not s.get("llm_calls"):
+            continue
+        rate = s["tokens_out"] / s["wall_time_s"] if s["wall_time_s"] else 0.0
+        rates.append((f"{label}/{s['name']}", rate))
+        print(f"  {label:9s} {s['name']:9s} {s['llm_calls']:3d} calls {s['tokens_in']:6d} in {s['tokens_out']:5d} out "
+              f"{s['wall_time_s']:7.1f} s  {rate:6.1f} tok/s  = {rate / reference:4.2f}x engine batch 8")
+    return rates
+
+
+def main() -> None:
+    overrides = sys.argv[1:]
+    from synthrun.llm.local_engine import default_gguf_path, load_model
+
+    load_model(default_gguf_path())  # warm model cache (no-op when already there)
+    print(f"load before: {os.getloadavg()} on {os.cpu_count()} cores; overrides: {overrides or 'none'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        run(["+recipe=demo_db"], out / "qs")
+        qa_wall, qa = run(["+recipe=qa", *overrides], out / "qs")
+        print(f"quick start QA: {qa_wall:6.1f} s wall (process), {qa['llm_calls']} calls, "
+              f"{qa['tokens_in']} prompt / {qa['tokens_out']} completion tokens; load {os.getloadavg()}", flush=True)
+        db = next((out / "qs").rglob("demo.lancedb"))
+        _, gen = run(["+recipe=qa", f"load.db={db}", "generate.n_pairs=4", "enrich.enabled=false", "curate.enabled=false",
+                      "stages=[load,generate]", *overrides], out / "gen")
+        pairs = next((out / "gen").rglob("02_generate/data.jsonl"))
+        n_pairs = sum(1 for line in pairs.read_text().splitlines() if line.strip())
+        val_wall, val = run(["+recipe=validate", f"load.path='{pairs}'", *overrides], out / "val")
+    reference = engine_batch8(overrides)
+    print(f"engine batch 8 (free text, 64 tokens): {reference:6.1f} tok/s")
+    rates = stage_rows("qa", qa, reference)
+    rates += stage_rows("generate", gen, reference)
+    print(f"validate {n_pairs} pairs: {val_wall:6.1f} s wall (process), {val['llm_calls']} calls, "
+          f"{val['tokens_in']} prompt / {val['tokens_out']} completion tokens")
+    rates += stage_rows("validate", val, reference)
+    total_out = sum(m["tokens_out"] for m in (qa, val))
+    total_s = sum(s["wall_time_s"] for m in (qa, val) for s in m["stages"] if s.get("llm_calls"))
+    print(f"recipe-level (QA + validate LLM stages): {total_out / total_s:6.1f} tok/s = "
+          f"{total_out / total_s / reference:4.2f}x engine batch 8")
+    print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""A lean Llama forward pass for the embedded engine: slot KV cache, block prefill, prefix reuse.
+
+transformers' generic forward costs the embedded SmolLM2 most of its decode time on CPU: the
+``DynamicCache`` grows by ``torch.cat`` (every step copies the whole cache), grouped-query attention
+repeats the key/value heads for every step, and a 4-D mask is rebuilt per call. :class:`FastLlama`
+runs the same weights (shared with the transformers model, not copied) with:
+
+* a preallocated per-slot KV cache (:class:`SlotCache`): a decode step writes one position per row
+  in place; rows of a batch live in slots ``0..B-1``, so attention reads a view, never a copy;
+* grouped-query attention without repeating heads (the query heads of one KV head are folded into
+  the query-length axis);
+* fused q/k/v and gate/up projections (one matrix product each);
+* prompts prefilled in segments that end at message boundaries; the keys/values of every segment
+  but the last are kept in an LRU (:class:`PrefixCache`) keyed by the tokens up to its end, so a
+  system prompt repeated across requests is computed once. The segments depend only on the
+  prompt, so its numbers are the same whether a prefix came from the cache or was computed;
+* optionally (``quantize="int8"``) int8 weights with per-row activation scales (see
+  :class:`Int8Linear`), which keeps every row's result independent of the other rows in the batch.
+
+torch is passed in by the caller (this module imports nothing heavy at import time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
+PREFIX_CACHE_BYTES = 192 << 20
+
+
+class SlotCache:
+    """Keys and values of ``slots`` sequences: tensors ``[layers, slots, kv_heads, capacity, head_dim]``."""
+
+    def __init__(self, torch: Any, layers: int, slots: int, kv_heads: int, head_dim: int, dtype: Any,
+                 capacity: int = 512):
+        self.torch = torch
+        self.shape = (layers, slots, kv_heads, capacity, head_dim)
+        self.k = torch.zeros(self.shape, dtype=dtype)
+        self.v = torch.zeros(self.shape, dtype=dtype)
+
+    @property
+    def slots(self) -> int:
+        return self.shape[1]
+
+    @property
+    def capacity(self) -> int:
+        return self.shape[3]
+
+    def ensure(self, length: int) -> None:
+        """Grows the capacity (doubling) so that ``length`` positions fit."""
+        if length <= self.capacity:
+            return
+        cap = self.capacity
+        while cap < length:
+            cap *= 2
+        layers, slots, heads, old, dim = self.shape
+        for name in ("k", "v"):
+            grown = self.torch.zeros((layers, slots, heads, cap, dim), dtype=self.k.dtype)
+            grown[:, :, :, :old] = getattr(self, name)
+            setattr(self, name, grown)
+        self.shape = (layers, slots, heads, cap, dim)
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        """Copies the first ``length`` positions of slot ``src`` into slot ``dst``."""
+        self.k[:, dst, :, :length] = self.k[:, src, :, :length]
+        self.v[:, dst, :, :length] = self.v[:, src, :, :length]
+
+
+class PrefixCache:
+    """LRU of prompt blocks' keys/values, keyed by a chained hash of the tokens up to the block's end."""
+
+    def __init__(self, max_bytes: int = PREFIX_CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self._items: OrderedDict[bytes, tuple[Any, Any]] = OrderedDict()
+
+    @staticmethod
+    def chain(previous: bytes, tokens: list[int]) -> bytes:
+        data = previous + b"|" + ",".join(map(str, tokens)).encode()
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def get(self, key: bytes) -> tuple[Any, Any] | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+            self.hits += 1
+        return item
+
+    def put(self, key: bytes, k: Any, v: Any) -> None:
+        if key in self._items or self.max_bytes <= 0:
+            return
+        self._items[key] = (k, v)
+        self.bytes += 2 * k.numel() * k.element_size()
+        while self.bytes > self.max_bytes and self._items:
+            _, (ok, _ov) = self._items.popitem(last=False)
+            self.bytes -= 2 * ok.numel() * ok.element_size()
+
+
+class FastLlama:
+    """Decode and prefill passes of a transformers ``LlamaForCausalLM`` (weights shared, not copied).
+
+    Args:
+        model: The loaded transformers model (Llama architecture, e.g. SmolLM2).
+        torch: The torch module.
+    """
+
+    def __init__(self, model: Any, torch: Any, quantize: str | None = None):
+        self.torch = torch
+        if quantize not in (None, "", "none", "int8"):
+            raise ValueError(f"quantize must be none or int8, got {quantize!r}")
+        self.quantize = "int8" if quantize == "int8" else None
+        cfg = model.config
+        self.layers_n = int(cfg.num_hidden_layers)
+        self.heads = int(cfg.num_attention_heads)
+        self.kv_heads = int(cfg.num_key_value_heads)
+        self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
+        self.group = self.heads // self.kv_heads
+        self.eps = float(cfg.rms_norm_eps)
+        inner = model.model
+        self.embed = inner.embed_tokens.weight
+        self.dtype = self.embed.dtype
+        self.lm_head = model.lm_head.weight
+        self.final_norm = inner.norm.weight
+        self.layers = [self._fuse(layer) for layer in inner.layers]
+        if self.quantize == "int8":
+            self.layers = [tuple(Int8Linear(w, torch) if j in (1, 2, 4, 5) else w for j, w in enumerate(layer))
+                           for layer in self.layers]
+            self.lm_head = Int8Linear(self.lm_head, torch)
+        inv_freq = inner.rotary_emb.inv_freq.float()
+        scale = float(getattr(inner.rotary_emb, "attention_scaling", 1.0))
+        positions = torch.arange(int(cfg.max_position_embeddings), dtype=torch.float32)
+        freqs = positions[:, None] * inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.cos = (emb.cos() * scale).to(self.dtype)
+        self.sin = (emb.sin() * scale).to(self.dtype)
+        self.prefix = PrefixCache()
+
+    def _fuse(self, layer: Any) -> tuple[Any, ...]:
+        """One layer's weights, with q/k/v and gate/up fused; the HF modules then use views of them."""
+        torch = self.torch
+        attn, mlp = layer.self_attn, layer.mlp
+        if getattr(attn.q_proj, "bias", None) is not None or getattr(mlp.gate_proj, "bias", None) is not None:
+            raise ValueError("projection biases are not supported by the fast path")
+        qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).contiguous()
+        gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).contiguous()
+        nq, nk = attn.q_proj.weight.shape[0], attn.k_proj.weight.shape[0]
+        ng = mlp.gate_proj.weight.shape[0]
+        param = torch.nn.Parameter
+        attn.q_proj.weight = param(qkv[:nq], requires_grad=False)
+        attn.k_proj.weight = param(qkv[nq:nq + nk], requires_grad=False)
+        attn.v_proj.weight = param(qkv[nq + nk:], requires_grad=False)
+        mlp.gate_proj.weight = param(gate_up[:ng], requires_grad=False)
+        mlp.up_proj.weight = param(gate_up[ng:], requires_grad=False)
+        return (layer.input_layernorm.weight, qkv, attn.o_proj.weight, layer.post_attention_layernorm.weight,
+                gate_up, mlp.down_proj.weight, nq, nk, ng)
+
+    def new_cache(self, slots: int, capacity: int = 512) -> SlotCache:
+        return SlotCache(self.torch, self.layers_n, slots, self.kv_heads, self.head_dim, self.dtype, capacity)
+
+    def _norm(self, x: Any, weight: Any) -> Any:
+        torch = self.torch
+        var = x.pow(2).mean(-1, keepdim=True)
+        return weight * (x * torch.rsqrt(var + self.eps))
+
+    @staticmethod
+    def _rope(x: Any, cos: Any, sin: Any, torch: Any) -> Any:
+        half = x.shape[-1] // 2
+        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return x * cos + rotated * sin
+
+    def _lin(self, x: Any, w: Any) -> Any:
+        return w(x) if isinstance(w, Int8Linear) else self.torch.nn.functional.linear(x, w)
+
+    def _mlp(self, x: Any, layer: tuple[Any, ...]) -> Any:
+        F = self.torch.nn.functional
+        _, _, _, post_norm, gate_up, down, _, _, ng = layer
+        gu = self._lin(self._norm(x, post_norm), gate_up)
+        return x + self._lin(F.silu(gu[..., :ng]) * gu[..., ng:], down)
+
+    # ------------------------------------------------------------------ decode
+
+    def decode(self, cache: SlotCache, tokens: list[int], positions: list[int]) -> Any:
+        """One token for each of the rows in slots ``0..B-1``; returns their next-token logits ``[B, V]``."""
+        torch = self.torch
+        F = torch.nn.functional
+        b = len(tokens)
+        hk, g, d = self.kv_heads, self.group, self.head_dim
+        pos = torch.tensor(positions, dtype=torch.long)
+        t = max(positions) + 1
+        cache.ensure(t)
+        rows = torch.arange(b)
+        mask = (torch.arange(t)[None, :] <= pos[:, None])[:, None, None, :]
+        cos = self.cos[pos][:, None, None, :]
+        sin = self.sin[pos][:, None, None, :]
+        x = self.embed[torch.tensor(tokens, dtype=torch.long)]
+        for i, layer in enumerate(self.layers):
+            in_norm, qkv_w, o_w, _, _, _, nq, nk, _ = layer
+            qkv = self._lin(self._norm(x, in_norm), qkv_w)
+            q = self._rope(qkv[:, :nq].view(b, hk, g, d), cos, sin, torch)
+            k = self._rope(qkv[:, nq:nq + nk].view(b, hk, 1, d), cos, sin, torch)
+            v = qkv[:, nq + nk:].view(b, hk, d)
+            keys, values = cache.k[i], cache.v[i]
+            keys[rows, :, pos] = k[:, :, 0]
+            values[rows, :, pos] = v
+            out = F.scaled_dot_product_attention(q, keys[:b, :, :t], values[:b, :, :t], attn_mask=mask)
+            x = self._mlp(x + self._lin(out.reshape(b, nq), o_w), layer)
+        return self._lin(self._norm(x, self.final_norm), self.lm_head)
+
+    # ------------------------------------------------------------------ prefill
+
+    def _block(self, cache: SlotCache, slot: int, tokens: list[int], start: int, logits: bool) -> Any:
+        """Runs prompt tokens at positions ``start..`` of ``slot`` (keys/values written to the cache)."""
+        torch = self.torch
+        F = torch.nn.functional
+        n = len(tokens)
+        end = start + n
+        hk, d = self.kv_heads, self.head_dim
+        cos = self.cos[start:end][None, None]
+        sin = self.sin[start:end][None, None]
+        mask = torch.arange(end)[None, :] <= torch.arange(start, end)[:, None]
+        x = self.embed[torch.tensor(tokens, dtype=torch.long)]
+        for i, layer in enumerate(self.layers):
+            in_norm, qkv_w, o_w, _, _, _, nq, nk, _ = layer
+            qkv = self._lin(self._norm(x, in_norm), qkv_w)
+            q = self._rope(qkv[:, :nq].view(n, self.heads, d).transpose(0, 1)[None], cos, sin, torch)
+            k = self._rope(qkv[:, nq:nq + nk].view(n, hk, d).transpose(0, 1)[None], cos, sin, torch)
+            v = qkv[:, nq + nk:].view(n, hk, d).transpose(0, 1)
+            cache.k[i, slot, :, start:end] = k[0]
+            cache.v[i, slot, :, start:end] = v
+            keys = cache.k[i, slot:slot + 1, :, :end]
+            values = cache.v[i, slot:slot + 1, :, :end]
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
+            x = self._mlp(x + self._lin(out[0].transpose(0, 1).reshape(n, nq), o_w), layer)
+        if not logits:
+            return None
+        return self._lin(self._norm(x[-1:], self.final_norm), self.lm_head)[0]
+
+    def prefill(self, cache: SlotCache, slot: int, prompt: list[int], splits: list[int] = (),
+                reuse: bool = True) -> tuple[Any, int]:
+        """Fills ``slot`` with ``prompt``; returns ``(logits of the next token [V], tokens taken from the cache)``.
+
+        The prompt is run in segments ending at ``splits`` (token offsets, e.g. message boundaries);
+        every segment but the last is looked up in (and stored to) the prefix cache.
+        """
+        n = len(prompt)
+        cache.ensure(n)
+        bounds = [b for b in sorted(set(splits)) if 0 < b < n] + [n]
+        key = b""
+        reused = 0
+        start = 0
+        computing = not reuse
+        for end in bounds[:-1]:
+            key = PrefixCache.chain(key, prompt[start:end])
+            hit = None if computing else self.prefix.get(key)
+            if hit is not None:
+                cache.k[:, slot, :, start:end] = hit[0]
+                cache.v[:, slot, :, start:end] = hit[1]
+                reused += end - start
+            else:
+                computing = True
+                self._block(cache, slot, prompt[start:end], start, logits=False)
+                if reuse:
+                    self.prefix.put(key, cache.k[:, slot, :, start:end].clone(),
+                                    cache.v[:, slot, :, start:end].clone())
+            start = end
+        return self._block(cache, slot, prompt[start:], start, logits=True), reused
+
+
+class Int8Linear:
+    """``x @ w.T`` with int8 weights (per output channel) and int8 activations scaled per row.
+
+    fbgemm's dynamic linear quantizes its whole input with one scale, which would make a row's
+    result depend on the other rows of the batch. Here every row is first divided by its own
+    largest magnitude, and a sentinel row holding +1 and -1 is appended, so the input range is
+    always exactly [-1, 1]: each row is quantized alike whatever its batch-mates, accumulated in
+    exact int32 arithmetic, and scaled back, so batched results equal lone results bit for bit.
+    """
+
+    def __init__(self, weight: Any, torch: Any):
+        self.torch = torch
+        w = weight.detach().float()
+        scales = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-12).double()
+        zeros = torch.zeros(w.shape[0], dtype=torch.long)
+        qw = torch.quantize_per_channel(w, scales, zeros, 0, torch.qint8)
+        self.packed = torch.ops.quantized.linear_prepack(qw, None)
+        sentinel = torch.zeros(1, w.shape[1])
+        sentinel[0, 0], sentinel[0, 1] = 1.0, -1.0
+        self.sentinel = sentinel
+        self.out_features = w.shape[0]
+
+    def __call__(self, x: Any) -> Any:
+        torch = self.torch
+        amax = x.abs().amax(dim=-1, keepdim=True).clamp(min=1e-12)
+        rows = torch.cat([(x / amax).reshape(-1, x.shape[-1]), self.sentinel])
+        y = torch.ops.quantized.linear_dynamic(rows, self.packed, True)[:-1]
+        return y.reshape(*x.shape[:-1], self.out_features) * amax
