@@ -171,7 +171,7 @@ def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
 
 #: Provider settings that change how calls are made, not what they return.
 _TRANSPORT_KEYS = ("api_base", "api_key_env", "concurrency", "timeout", "max_retries", "retry_backoff",
-                   "circuit_breaker", "circuit_breaker_s")
+                   "circuit_breaker", "circuit_breaker_s", "threads", "batch_size")
 
 
 def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> str:
