@@ -188,7 +188,7 @@ class LocalProbe:
                 if want:
                     logits = self.model(input_ids=torch.tensor([ids[want:]]), past_key_values=cache, use_cache=True,
                                         logits_to_keep=1).logits[0, -1]
-                    cache.crop(want)
+                    cache.crop(want - len(ids))  # drop this prompt's own tokens again
                     self.prompt_tokens += len(ids) - want
                 else:
                     logits = self.model(input_ids=torch.tensor([ids]), logits_to_keep=1).logits[0, -1]
