@@ -48,16 +48,17 @@ def make_ctx(tmp: Path, name: str) -> StageContext:
                         cache_path=None, show_progress=False)
 
 
-def gate_scores(rows: list[dict], ctx: StageContext) -> tuple[list[float], list[str | None]]:
+def gate_scores(rows: list[dict], ctx: StageContext) -> tuple[list[float], list[str | None], list[float]]:
     cfg = GateConfig()
     items = [QAItem(r["question"], r["answer"], r["provenance"]["source_text"]) for r in rows]
     answer_similarities(items, cfg, ctx, "all-MiniLM-L6-v2")
-    scores, reasons = [], []
+    scores, reasons, support = [], [], []
     for item in items:
         ok, reason = check(item, cfg)
-        scores.append(5 + 5 * support_score(item) if ok else 0.0)
+        support.append(support_score(item))
+        scores.append(5 + 5 * support[-1] if ok else 0.0)
         reasons.append(reason)
-    return scores, reasons
+    return scores, reasons, support
 
 
 def prob_judge_scores(rows: list[dict], ctx: StageContext) -> tuple[list[float], dict]:
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=None, help="use the first N rows of the dev set (default all)")
     ap.add_argument("--sampled-rows", type=int, default=60, help="rows for (a), the sampled-integer judge (0 skips)")
     ap.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    ap.add_argument("--scores", type=Path, default=None,
+                    help="keep the raw scores here and reuse them on the next run (phases already scored are skipped)")
+    ap.add_argument("--support-weight", type=float, default=0.5,
+                    help="(d): share of the score from the gates' support score (the recipes' curate.support_weight)")
     args = ap.parse_args(argv)
     rows = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
     rows = rows[: args.rows] if args.rows else rows
@@ -103,32 +108,53 @@ def main(argv: list[str] | None = None) -> int:
     labels = [int(r["label"]) for r in rows]
     results: dict[str, dict] = {}
     timing: dict[str, float] = {}
+    saved = json.loads(args.scores.read_text()) if args.scores and args.scores.is_file() else {}
+
+    def keep(name: str, value) -> None:  # scores survive a crash or a re-run of the report
+        saved[name] = value
+        if args.scores:
+            args.scores.write_text(json.dumps(saved))
+
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        if "gates" not in saved:
+            t0 = time.perf_counter()
+            g_scores, reasons, support = gate_scores(rows, make_ctx(tmp, "gates"))
+            keep("gates", {"scores": g_scores, "reasons": reasons, "support": support,
+                           "seconds": time.perf_counter() - t0})
+        gates = saved["gates"]
+        timing["(b) gates alone"] = gates["seconds"]
+        results["(b) gates alone"] = evaluate([{**r, "score": s} for r, s in zip(rows, gates["scores"], strict=True)], 5)
+        print(f"(b) done in {gates['seconds']:.0f} s", flush=True)
+        if "judge" not in saved:
+            t0 = time.perf_counter()
+            ctx = make_ctx(tmp, "judge")
+            p_scores, methods = prob_judge_scores(rows, ctx)
+            keep("judge", {"scores": p_scores, "methods": methods, "seconds": time.perf_counter() - t0,
+                           "passes": ctx.stats.calls, "tokens": ctx.stats.prompt_tokens})
+        judge = saved["judge"]
+        p_scores = judge["scores"]
+        timing["(c) probability judge"] = judge["seconds"]
+        results["(c) probability judge"] = evaluate([{**r, "score": s} for r, s in zip(rows, p_scores, strict=True)], 5)
+        print(f"(c) done in {judge['seconds']:.0f} s ({judge['passes']} forward passes, {judge['tokens']} prompt "
+              f"tokens, methods {judge['methods']})", flush=True)
+        w = args.support_weight
+        d_scores = [0.0 if reason else (1 - w) * p + w * 10 * sup
+                    for reason, p, sup in zip(gates["reasons"], p_scores, gates["support"], strict=True)]
+        results[f"(d) gates + probability judge (support weight {w:g})"] = evaluate(
+            [{**r, "score": s} for r, s in zip(rows, d_scores, strict=True)], 5)
+        timing["(d) gates + probability judge"] = gates["seconds"] + judge["seconds"]
+        reasons = gates["reasons"]
         if args.sampled_rows:
             sub = rows[: args.sampled_rows]
-            t0 = time.perf_counter()
-            scores = sampled_scores(sub, make_ctx(tmp, "sampled"))
-            timing["(a) sampled-integer judge"] = time.perf_counter() - t0
+            if "sampled" not in saved:
+                t0 = time.perf_counter()
+                scores = sampled_scores(sub, make_ctx(tmp, "sampled"))
+                keep("sampled", {"scores": scores, "seconds": time.perf_counter() - t0})
+            timing["(a) sampled-integer judge"] = saved["sampled"]["seconds"]
             results["(a) sampled-integer judge"] = evaluate(
-                [{**r, "score": s} for r, s in zip(sub, scores, strict=True)], 7)
+                [{**r, "score": s} for r, s in zip(sub, saved["sampled"]["scores"], strict=True)], 7)
             print(f"(a) done in {timing['(a) sampled-integer judge']:.0f} s", flush=True)
-        t0 = time.perf_counter()
-        g_scores, reasons = gate_scores(rows, make_ctx(tmp, "gates"))
-        timing["(b) gates alone"] = time.perf_counter() - t0
-        results["(b) gates alone"] = evaluate([{**r, "score": s} for r, s in zip(rows, g_scores, strict=True)], 5)
-        print(f"(b) done in {timing['(b) gates alone']:.0f} s", flush=True)
-        t0 = time.perf_counter()
-        ctx = make_ctx(tmp, "judge")
-        p_scores, methods = prob_judge_scores(rows, ctx)
-        timing["(c) probability judge"] = time.perf_counter() - t0
-        results["(c) probability judge"] = evaluate([{**r, "score": s} for r, s in zip(rows, p_scores, strict=True)], 5)
-        print(f"(c) done in {timing['(c) probability judge']:.0f} s ({ctx.stats.calls} forward passes, "
-              f"{ctx.stats.prompt_tokens} prompt tokens, methods {methods})", flush=True)
-        d_scores = [0.0 if reason else p for reason, p in zip(reasons, p_scores, strict=True)]
-        results["(d) gates + probability judge"] = evaluate(
-            [{**r, "score": s} for r, s in zip(rows, d_scores, strict=True)], 5)
-        timing["(d) gates + probability judge"] = timing["(b) gates alone"] + timing["(c) probability judge"]
     print()
     print(table(results))
     best = best_f1(labels, d_scores)
