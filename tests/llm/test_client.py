@@ -347,3 +347,23 @@ def test_litellm_route_against_the_loopback_server(fake_server, fake_provider):
     assert fake_server.requests[-1]["response_format"]["json_schema"]["schema"] == QA.model_json_schema()
     for r in results:
         assert r.prompt_tokens > 0 and r.cost_usd == pytest.approx(r.prompt_tokens * 1e-6 + r.completion_tokens * 2e-6)
+
+
+def test_logprobs_reach_the_result_and_survive_the_cache(tmp_path):
+    from tests.llm.fake_openai_server import provider_for
+
+    def top(body, content):
+        return [("Yes", -0.1), ("No", -2.5)]
+
+    msgs = [{"role": "user", "content": "Is this a question? Reply yes or no."}]
+    with FakeOpenAIServer(responder=lambda body: "Yes", logprob_responder=top) as server:
+        client = LLMClient(provider_for(server.base_url), cache_path=tmp_path / "c.sqlite", show_progress=False)
+        first = client.complete(msgs, logprobs=True, top_logprobs=2, max_tokens=1)
+        again = client.complete(msgs, logprobs=True, top_logprobs=2, max_tokens=1)
+        plain = client.complete(msgs, max_tokens=1)
+        client.close()
+        assert len(server.requests) == 2  # the second logprobs request came from the cache
+    tops = first.logprobs["content"][0]["top_logprobs"]
+    assert [(t["token"], t["logprob"]) for t in tops] == [("Yes", -0.1), ("No", -2.5)]
+    assert again.cached and again.logprobs == first.logprobs
+    assert plain.logprobs is None  # not asked for, not given
