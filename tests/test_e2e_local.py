@@ -7,7 +7,10 @@ import json
 import pytest
 
 from synthrun.api import run_recipe
+from synthrun.context import StageContext
 from synthrun.io import read_jsonl
+from synthrun.records import Record
+from synthrun.stages.filter import Filter
 from tests.conftest import write_chunk_db
 
 pytestmark = pytest.mark.slow
@@ -18,7 +21,7 @@ def test_qa_recipe_on_embedded_model(tmp_path):
     run_dir = run_recipe(
         "qa",
         [f"load.db={db}", "load.max_chunks=2", "generate.n_pairs=2", "generate.max_tokens=96",
-         "enrich.max_tokens=96", "curate.threshold=0", "curate.max_tokens=96", "progress=false"],
+         "enrich.max_tokens=96", "curate.threshold=0", "progress=false"],
         output_root=tmp_path / "out",
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -36,19 +39,24 @@ def test_qa_recipe_on_embedded_model(tmp_path):
     assert pairs, "the embedded model produced no valid pair"
     for p in pairs:
         assert p["question"].strip() and p["answer"].strip()
+        assert p["question"].rstrip().endswith("?"), "the question form is enforced while decoding"
         assert p["provenance"]["chunk_id"] in loaded
         assert p["provenance"]["model"].startswith("local/")
         assert p["provenance"]["run_id"] == metrics["run_id"]
         assert p["provenance"]["source_text"] == loaded[p["provenance"]["chunk_id"]]["text"]
 
+    gated = read_jsonl(stage_dir["filter"] / "data.jsonl")
+    dropped = read_jsonl(stage_dir["filter"] / "dropped.jsonl")
+    assert len(gated) + len(dropped) == len(read_jsonl(stage_dir["enrich"] / "data.jsonl"))
+    assert all(d["reason"] and d["stage"] == "filter" for d in dropped)
     rated = read_jsonl(stage_dir["curate"] / "data.jsonl")
     assert len(rated) == by_stage["curate"]["rows_out"]
-    assert len(rated) == len(pairs), "threshold 0: every pair the judge rated is kept"
+    assert len(rated) == len(gated), "threshold 0: every pair that passed the gates is kept"
     for r in rated:
         rt = r["rating"]
-        assert 0 <= rt["clarity"] <= 3 and 0 <= rt["accuracy"] <= 3
-        assert 0 <= rt["usefulness"] <= 2 and 0 <= rt["difficulty"] <= 2
-        assert rt["total"] == rt["clarity"] + rt["accuracy"] + rt["usefulness"] + rt["difficulty"]
+        assert rt["method"] == "logprob" and 0 <= rt["total"] <= 10
+        assert set(rt["scores"]) == {"supported", "answerable"}
+        assert all(0 <= v <= 1 for v in rt["scores"].values())
 
     files = list((stage_dir["export"]).rglob("*.jsonl"))
     exported = [row for f in files if f.name != "data.jsonl" for row in read_jsonl(f)]
@@ -58,3 +66,9 @@ def test_qa_recipe_on_embedded_model(tmp_path):
         assert roles[-2:] == ["user", "assistant"]
         assert row["messages"][-2]["content"] == src["question"]
         assert row["messages"][-1]["content"] == src["answer"]
+    # the exported pairs all pass the quality gates again (acceptance of issue 8)
+    ctx = StageContext(name="recheck", run_id="r", run_dir=tmp_path, stage_dir=tmp_path / "recheck",
+                       show_progress=False)
+    ctx.stage_dir.mkdir()
+    records = [Record.model_validate(r) for r in rated]
+    assert len(Filter().run(records, ctx)) == len(records) == len(exported)

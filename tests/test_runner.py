@@ -168,21 +168,21 @@ def test_sigterm_mid_stage_is_interrupted_exit_143_and_resumable(tmp_path, chunk
 def test_multirun_over_two_thresholds_gives_comparable_runs(tmp_path, chunk_db):
     with FakeOpenAIServer() as server:
         sweep = run_recipe("qa", [*_provider(server.base_url), f"load.db={chunk_db}", "generate.n_pairs=2",
-                                  "curate.threshold=0,9", "sweep_name=t"], output_root=tmp_path / "out",
+                                  "curate.threshold=0,10", "sweep_name=t"], output_root=tmp_path / "out",
                            multirun=True)
     runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(runs) == 2
-    assert [r.name.split("curate.threshold=")[1].split(",")[0] for r in runs] == ["0", "9"]
-    assert _files(runs[0]) - {"04_curate/rejected.jsonl"} == _files(runs[1]) - {"04_curate/rejected.jsonl"}
+    assert [r.name.split("curate.threshold=")[1].split(",")[0] for r in runs] == ["0", "10"]
+    assert _files(runs[0]) == _files(runs[1])
     m = [json.loads((r / "metrics.json").read_text()) for r in runs]
     assert list(m[0]) == list(m[1])
     assert [s["name"] for s in m[0]["stages"]] == [s["name"] for s in m[1]["stages"]]
     curate = [next(s for s in x["stages"] if s["name"] == "curate") for x in m]
     assert curate[0]["rows_out"] == curate[0]["rows_in"] > 0  # threshold 0 keeps every rated pair
-    rejected = read_jsonl(runs[1] / "04_curate" / "rejected.jsonl")
-    assert len(rejected) == curate[1]["rows_in"] - curate[1]["rows_out"] > 0
-    assert all(r["rating"]["total"] < 9 for r in rejected)
-    assert all(r["rating"]["total"] >= 9 for r in read_jsonl(runs[1] / "04_curate" / "data.jsonl"))
+    dropped = read_jsonl(runs[1] / "05_curate" / "dropped.jsonl")
+    assert len(dropped) == curate[1]["rows_in"] - curate[1]["rows_out"] > 0
+    assert all(d["reason"] == "below_threshold" and d["record"]["rating"]["total"] < 10 for d in dropped)
+    assert all(r["rating"]["total"] >= 10 for r in read_jsonl(runs[1] / "05_curate" / "data.jsonl"))
     assert m[0]["rows_final"] > m[1]["rows_final"]
     # the second run's generation is answered by the shared cache
     gen = [s for s in m[1]["stages"] if s["name"] == "generate"][0]

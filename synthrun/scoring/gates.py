@@ -272,10 +272,13 @@ def check(item: QAItem, cfg: GateConfig, names: list[str] | None = None) -> tupl
 
 
 def support_score(item: QAItem) -> float:
-    """A soft 0-1 support score (lexical overlap of answer and question, and embedding similarity)."""
+    """A soft 0-1 support score: the lesser of how much of the answer and of the question the passage holds.
+
+    Low answer overlap flags swapped facts (a new name or option); low question overlap flags a
+    question the passage does not address (SQuAD 2.0-style unanswerable questions).
+    """
     if not item.source_text:
         return 1.0
-    lexical = overlap(item.answer, item.source_text + "\n" + item.question)
-    q_lex = overlap(item.question, item.source_text)
-    sim = item.similarity if item.similarity is not None else lexical
-    return max(0.0, min(1.0, (lexical + q_lex + max(0.0, sim)) / 3))
+    answer = overlap(item.answer, item.source_text + "\n" + item.question)
+    question = overlap(item.question, item.source_text)
+    return max(0.0, min(1.0, answer, question))

@@ -20,6 +20,7 @@ from synthrun.scoring.logprob_judge import (
 from synthrun.stage import Stage
 from synthrun.stages.curate import as_rated
 from synthrun.stages.llm_stage import Drop, write_dropped
+from synthrun.textfields import names_topic
 
 
 class Check(BaseModel):
@@ -48,7 +49,7 @@ DEFAULT_CHECKS = [
 
 def combine(scores: dict[str, float | None], checks: list[Check], how: str) -> float | None:
     """The 0-1 combined score of the sub-scores (None when no check could be read)."""
-    got = [(c.weight, scores[c.name]) for c in checks if scores.get(c.name) is not None]
+    got = [(c.weight, scores[c.name]) for c in checks if scores.get(c.name) is not None and c.weight > 0]
     if not got or sum(w for w, _ in got) <= 0:
         return None
     if how == "min":
@@ -86,6 +87,8 @@ class Judge(Stage):
         top_logprobs: How many alternatives to ask an HTTP provider for.
         show_source: Give the judge the source passage from provenance.
         model_path: GGUF file for the embedded model (default: the packaged SmolLM2).
+        topic: Also ask whether each pair is about this topic (``topic_prompt``); pairs with
+            P(yes) < 0.5 are dropped as ``off_topic`` (a pair that names the topic is on topic).
     """
 
     input_type: ClassVar[type[Record]] = Record
@@ -99,16 +102,24 @@ class Judge(Stage):
     top_logprobs: int = Field(default=20, ge=1, le=20)
     show_source: bool = True
     model_path: str | None = None
+    topic: str | None = None
+    topic_prompt: str = "judge_topic"
 
     def prompt_names(self) -> list[str]:
-        return [c.prompt for c in self.checks]
+        return [c.prompt for c in self._checks()]
+
+    def _checks(self) -> list[Check]:
+        """The configured checks, plus the topic check when a topic is set (weight 0: a filter, not a score)."""
+        if not self.topic:
+            return list(self.checks)
+        return [*self.checks, Check(name="on_topic", prompt=self.topic_prompt, weight=0.0)]
 
     # ------------------------------------------------------------------ LLM-stage shape (issue 9)
 
     def to_vars(self, record: QAPair | CoTExample) -> dict[str, Any]:
         source = record.provenance.source_text if self.show_source else None
         return {"question": record.question, "answer": record.answer, "source_text": source or "",
-                "reasoning": getattr(record, "reasoning", None) or []}
+                "reasoning": getattr(record, "reasoning", None) or [], "topic": self.topic or ""}
 
     def from_answer(self, record: QAPair | CoTExample, scores: dict[str, float | None], method: str,
                     model: str) -> Record | Drop:
@@ -126,7 +137,13 @@ class Judge(Stage):
             judge_model=model, method=method,
             scores={k: (round(v, 4) if v is not None else None) for k, v in scores.items()},
         )
+        on_topic = scores.get("on_topic")
+        if self.topic:
+            rating.topic_relevant = names_topic(self.topic, record.question, record.answer) or (
+                None if on_topic is None else on_topic >= 0.5)
         rated = record.model_copy(update={"rating": rating})
+        if self.topic and rating.topic_relevant is False:
+            return Drop(rated, "off_topic", f"P(on topic) {on_topic:.2f} < 0.5")
         if self.threshold is not None and total < self.threshold:
             return Drop(rated, "below_threshold", f"rating {total:g} < {self.threshold:g}")
         return rated
@@ -139,7 +156,7 @@ class Judge(Stage):
         probes: list[Probe] = []
         for i in todo:
             variables = self.to_vars(items[i])
-            for check in self.checks:
+            for check in self._checks():
                 probes.append(Probe(ctx.prompts.render(check.prompt, **variables), check.kind, tuple(check.scale)))
         model = ctx.model_name
         if model.startswith("local/") and self.method != "sampled":
@@ -154,7 +171,7 @@ class Judge(Stage):
         for i in todo:
             scores: dict[str, float | None] = {}
             ms: set[str] = set()
-            for check in self.checks:
+            for check in self._checks():
                 scores[check.name] = values[k]
                 if values[k] is not None:
                     ms.add(methods[k])

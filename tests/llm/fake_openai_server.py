@@ -167,14 +167,43 @@ def instance_for(schema: dict[str, Any], rng: random.Random, root: dict[str, Any
     return _sentence(rng, name, int(schema.get("minLength", 0)), schema.get("maxLength"))
 
 
+def _passage(request: dict[str, Any]) -> str:
+    """The text between triple quotes in the last user message (how the shipped prompts delimit passages)."""
+    last = next((m.get("content") for m in reversed(request.get("messages", [])) if m.get("role") == "user"), "")
+    m = re.search(r'"""\s*(.*?)\s*"""', str(last or ""), re.S)
+    return m.group(1) if m else ""
+
+
+def _grounded(value: Any, schema: dict[str, Any], request: dict[str, Any], rng: random.Random) -> Any:
+    """QA-shaped answers from the prompt's passage, so the quality gates keep them (a question in
+    question form made of passage words, an answer that is a passage sentence)."""
+    passage = _passage(request)
+    props = schema.get("properties") or {}
+    if not passage or not isinstance(value, dict):
+        return value
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(passage.split())) if len(s.split()) >= 4]
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]{3,}", passage)]
+    if "question" in value and isinstance(props.get("question"), dict) and words:
+        value["question"] = f"How does {rng.choice(words)} relate to {rng.choice(words)}?"
+    if "answer" in value and isinstance(props.get("answer"), dict) and sentences:
+        value["answer"] = rng.choice(sentences)[: int(props["answer"].get("maxLength") or 800)]
+    return value
+
+
 def default_responder(request: dict[str, Any]) -> str:
-    """A deterministic answer: valid JSON for a ``json_schema`` request, plain text otherwise."""
+    """A deterministic answer: valid JSON for a ``json_schema`` request, plain text otherwise.
+
+    QA-shaped JSON (``question``/``answer``) is drawn from the prompt's passage; a one-token request
+    (a judge's yes/no check) answers ``Yes``.
+    """
     digest = messages_hash(request)
     rng = random.Random(int(digest[:16], 16))
     fmt = request.get("response_format") or {}
+    if request.get("max_tokens") == 1 and fmt.get("type") not in ("json_schema", "json_object"):
+        return "Yes"
     if fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
-        return json.dumps(instance_for(schema, rng))
+        return json.dumps(_grounded(instance_for(schema, rng), schema, request, rng))
     if fmt.get("type") == "json_object":
         return json.dumps({"answer": _sentence(rng, "")})
     last = next((m.get("content") for m in reversed(request.get("messages", [])) if m.get("role") == "user"), "")

@@ -415,3 +415,23 @@ def test_cache_write_failure_keeps_the_answer_and_stops_sending(fake_server, fak
     assert [r.parsed for r in results2[:3]] == [r.parsed for r in results[:3]]
     assert len(fake_server.requests) == 6 and not spill_path(cache_path).exists()
     assert len(again.cache) == 6
+
+
+def test_logprobs_reach_the_result_and_survive_the_cache(tmp_path):
+    from tests.llm.fake_openai_server import provider_for
+
+    def top(body, content):
+        return [("Yes", -0.1), ("No", -2.5)]
+
+    msgs = [{"role": "user", "content": "Is this a question? Reply yes or no."}]
+    with FakeOpenAIServer(responder=lambda body: "Yes", logprob_responder=top) as server:
+        client = LLMClient(provider_for(server.base_url), cache_path=tmp_path / "c.sqlite", show_progress=False)
+        first = client.complete(msgs, logprobs=True, top_logprobs=2, max_tokens=1)
+        again = client.complete(msgs, logprobs=True, top_logprobs=2, max_tokens=1)
+        plain = client.complete(msgs, max_tokens=1)
+        client.close()
+        assert len(server.requests) == 2  # the second logprobs request came from the cache
+    tops = first.logprobs["content"][0]["top_logprobs"]
+    assert [(t["token"], t["logprob"]) for t in tops] == [("Yes", -0.1), ("No", -2.5)]
+    assert again.cached and again.logprobs == first.logprobs
+    assert plain.logprobs is None  # not asked for, not given

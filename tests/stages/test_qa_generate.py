@@ -175,17 +175,22 @@ def test_unusable_answers_are_counted_not_kept(db, tmp_path, server):
 
 
 def test_hdf5_qa_recipe_on_fake_server(db, tmp_path):
-    """hdf5_qa: text + code tables, topic HDF5 in generate and curate, export ChatML with a system prompt."""
+    """hdf5_qa: text + code tables, topic HDF5 in generate and curate, gates, export ChatML with a system prompt."""
     from synthrun.api import run_recipe
 
     def full(request: dict) -> str:
         name = schema_name(request)
+        text = user_text(request)
         if name == "EnrichOut":
-            old = re.search(r'Original answer:\n"""\n(.*?)\n"""', user_text(request), re.S).group(1)
+            old = re.search(r'Original answer:\n"""\n(.*?)\n"""', text, re.S).group(1)
             return json.dumps({"answer": old, "changes": "none"})
-        if name == "JudgeTopicOut":
-            return json.dumps({"reasoning": "ok", "clarity": 3, "accuracy": 3, "usefulness": 2, "difficulty": 1,
-                               "topic_relevant": "import" not in user_text(request)})
+        if name == "QAOutForm":
+            body = re.search(r'(?:"""|```)\n(.*?)\n(?:"""|```)', text, re.S).group(1)
+            words = re.findall(r"[a-z]{4,}", body.lower())
+            return json.dumps({"question": f"How does {words[0]} relate to {words[1]}?",
+                               "answer": body.split("\n")[0]})
+        if request.get("max_tokens") == 1:  # the probability judge: yes, except the code pair is off topic
+            return "No" if "about HDF5?" in text and "import" in text else "Yes"
         return responder(request)
 
     with FakeOpenAIServer(responder=full) as srv:
@@ -194,11 +199,67 @@ def test_hdf5_qa_recipe_on_fake_server(db, tmp_path):
             f"provider.api_base={srv.base_url}", "provider.max_retries=1", "progress=false", "run_name=t",
         ], output_root=tmp_path / "out")
         names = [schema_name(r) for r in srv.requests]
-    assert names.count("QAOut") == 4 and names.count("TopicVerdict") == 4
+        judge_requests = [r for r in srv.requests if r.get("max_tokens") == 1]
+    assert names.count("QAOutForm") == 4 and names.count("TopicVerdict") == 4
+    assert all(r["logprobs"] is True for r in judge_requests)
     generated = read_jsonl(run_dir / "02_generate" / "data.jsonl")
     assert len(generated) == 3 and {g["provenance"]["table"] for g in generated} == {"text_chunks", "code_chunks"}
-    rejected = read_jsonl(run_dir / "04_curate" / "rejected.jsonl")
-    assert [r["rejected_reason"] for r in rejected] == ["off topic"]  # the code pair, judged off topic
-    rows = read_jsonl(run_dir / "05_export" / "dataset" / "train.chatml.jsonl")
+    assert all(g["question"].endswith("?") for g in generated)
+    assert len(read_jsonl(run_dir / "04_filter" / "data.jsonl")) == 3  # grounded pairs pass the gates
+    dropped = read_jsonl(run_dir / "05_curate" / "dropped.jsonl")
+    assert [d["reason"] for d in dropped] == ["off_topic"]  # the code pair, judged off topic
+    assert dropped[0]["record"]["provenance"]["table"] == "code_chunks"
+    rows = read_jsonl(run_dir / "06_export" / "dataset" / "train.chatml.jsonl")
     assert len(rows) == 2
     assert all(r["messages"][0] == {"role": "system", "content": "You are an expert on HDF5 and h5py."} for r in rows)
+
+
+def test_question_form_pattern_is_enforced_and_sent_without_length_bounds(db, tmp_path):
+    from synthrun.stages.qa_generate import QUESTION_PATTERN, QAOutForm
+
+    props = QAOutForm.model_json_schema()["properties"]["question"]
+    assert props["pattern"] == QUESTION_PATTERN and "minLength" not in props and "maxLength" not in props
+    statement = json.dumps({"question": "This passage is about groups.", "answer": "Groups hold datasets."})
+    question = json.dumps({"question": "What do groups hold?", "answer": "Groups hold datasets."})
+    with FakeOpenAIServer(responder=iter_responder([statement, question])) as srv:
+        chunks = LoadChunks(db=str(db), tables=["text_chunks"], max_chunks=1).run([], make_ctx(tmp_path, srv, "load"))
+        pairs = GenerateQA(n_pairs=1, question_form=True, max_chunks=1).run(chunks, make_ctx(tmp_path, srv))
+        sent = srv.requests[0]["response_format"]["json_schema"]["schema"]["properties"]["question"]
+    assert sent["pattern"] == QUESTION_PATTERN
+    assert [p.question for p in pairs] == ["What do groups hold?"]  # the statement was re-asked
+
+
+def iter_responder(answers):
+    it = iter(answers)
+    return lambda body: next(it)
+
+
+def test_answer_first_uses_passage_sentences_as_answers(db, tmp_path):
+    def ask(body):
+        assert body["response_format"]["json_schema"]["name"] == "QuestionOut"
+        sentence = re.search(r"Answer sentence: (.*)", user_text(body)).group(1)
+        return json.dumps({"question": f"Which statement says: {sentence[:30]}?"})
+
+    with FakeOpenAIServer(responder=ask) as srv:
+        chunks = LoadChunks(db=str(db), tables=["text_chunks"]).run([], make_ctx(tmp_path, srv, "load"))
+        pairs = GenerateQA(n_pairs=2, answer_first=True).run(chunks, make_ctx(tmp_path, srv))
+    assert pairs
+    for p in pairs:
+        assert p.answer in " ".join(p.provenance.source_text.split())  # a sentence of the chunk, verbatim
+        assert p.question.startswith("Which statement says: " + p.answer[:10])
+        assert p.provenance.prompt == "qa_answer_first"
+
+
+def test_near_duplicate_questions_of_a_chunk_are_dropped_with_reason(db, tmp_path):
+    answers = iter([{"question": "What is the default chunk cache size?", "answer": "1 MiB."},
+                    {"question": "What is the chunk cache size by default?", "answer": "It is 1 MiB."},
+                    {"question": "How do you resize a dataset?", "answer": "Call resize."}])
+    with FakeOpenAIServer(responder=lambda body: json.dumps(next(answers))) as srv:
+        chunks = LoadChunks(db=str(db), tables=["text_chunks"], max_chunks=1).run([], make_ctx(tmp_path, srv, "load"))
+        ctx = make_ctx(tmp_path, srv)
+        ctx.provider["concurrency"] = 1
+        pairs = GenerateQA(n_pairs=3, dedup_threshold=0.7).run(chunks, ctx)
+    assert [p.question for p in pairs] == ["What is the default chunk cache size?", "How do you resize a dataset?"]
+    dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
+    assert len(dropped) == 1 and dropped[0]["dropped_reason"].startswith("near duplicate of ")
+    assert ctx.failures["near_duplicate"] == 1
