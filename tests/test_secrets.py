@@ -150,7 +150,7 @@ def test_call_settings_stay_out_of_folder_names_and_run_ids(tmp_path):
     (run_dir,) = (out / "qa").iterdir()
     expected = "+curate.llm=_temperature_0.5_,curate.threshold=0,provider.model=hosted_vllm_fake,provider=vllm"
     assert run_dir.name == expected
-    rows = [json.loads(ln) for ln in (run_dir / "04_curate" / "data.jsonl").read_text().splitlines()]
+    rows = [json.loads(ln) for ln in (run_dir / "05_curate" / "data.jsonl").read_text().splitlines()]
     assert rows and {r["provenance"]["run_id"] for r in rows} == {f"qa/{expected}"}
 
 
