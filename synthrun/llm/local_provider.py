@@ -181,7 +181,8 @@ class LocalTransport:
 
         if self._engine is None:
             loop = asyncio.get_running_loop()
-            self._engine = await loop.run_in_executor(None, lambda: LocalEngine.get(**self.settings))
+            path = gguf_for_model(str(self.provider.get("model") or ""))  # local/<file.gguf>: that model
+            self._engine = await loop.run_in_executor(None, lambda: LocalEngine.get(path, **self.settings))
         return self._engine
 
     async def send(self, messages: list[dict[str, Any]], params: dict[str, Any],

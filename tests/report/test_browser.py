@@ -65,7 +65,7 @@ def real_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quickstart")
     db = write_chunk_db(tmp / "docs.lancedb")
     common = [f"load.db={db}", "load.max_chunks=2", "generate.n_pairs=1", "generate.max_tokens=96",
-              "enrich.enabled=false", "curate.max_tokens=96", "progress=false"]
+              "enrich.enabled=false", "progress=false"]
     run = run_recipe("qa", common, output_root=tmp / "out")
     sweep = run_recipe("qa", [*common, "curate.threshold=0,8"], output_root=tmp / "out", multirun=True)
     return run, sweep

@@ -89,6 +89,8 @@ def test_cot_enhance_recipe_from_a_qa_file(tmp_path):
     from synthrun.api import run_recipe
 
     def full(request: dict) -> str:
+        if request.get("max_tokens") == 1:  # a yes/no check of the probability judge
+            return "Yes"
         if schema_name(request) == "JudgeOut":
             steps = "Reasoning steps:\n1. The question asks" in user_text(request)
             return json.dumps({"reasoning": "has steps" if steps else "no steps", "clarity": 3, "accuracy": 3,
@@ -101,12 +103,13 @@ def test_cot_enhance_recipe_from_a_qa_file(tmp_path):
         run_dir = run_recipe("cot_enhance", [
             f"load.path={qa_file}", "provider=vllm", "provider.model=hosted_vllm/test",
             f"provider.api_base={srv.base_url}", "provider.max_retries=1", "progress=false", "run_name=t",
-            "export.cot_style=think_tags",
+            "export.cot_style=think_tags", "filter.enabled=false",
         ], output_root=tmp_path / "out")
-        assert [schema_name(r) for r in srv.requests].count("JudgeOut") == 3
-    rows = read_jsonl(run_dir / "04_export" / "dataset" / "train.chatml.jsonl")
+        judged = [r for r in srv.requests if r.get("max_tokens") == 1]  # the probability judge's checks
+        assert len(judged) >= 3
+    rows = read_jsonl(run_dir / "05_export" / "dataset" / "train.chatml.jsonl")
     assert [r["messages"][-1]["content"] for r in rows] == [
         f"<think>\nThe question asks: Question {i}?\nThe passage says: Answer {i}.\n</think>\n\nAnswer {i}."
         for i in range(3)]
-    curated = read_jsonl(run_dir / "03_curate" / "data.jsonl")
-    assert all(c["rating"]["total"] == 9 and c["rating"]["reasoning"] == "has steps" for c in curated)
+    curated = read_jsonl(run_dir / "04_curate" / "data.jsonl")
+    assert len(curated) == 3 and all(c["rating"]["total"] >= 5 for c in curated)
