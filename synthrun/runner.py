@@ -51,6 +51,12 @@ class IncompleteStage(RecipeError):
     exit_code = 3
 
 
+class BudgetExhausted(IncompleteStage):
+    """A budget cap stopped the run (synthrun.budget); the same command with a raised cap resumes (exit 4)."""
+
+    exit_code = 4
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ()))
@@ -112,6 +118,11 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     if "provider" in cfg:
         check_concurrency(cfg.provider.get("concurrency"))
     _failure_limit(cfg, None)
+    from synthrun.budget import parse_budget
+    from synthrun.rounds import parse_rounds
+
+    parse_budget(cfg, stage_names(cfg))
+    parse_rounds(cfg, stage_names(cfg))
     stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
     for name, stage in stages:
         check_concurrency((stage.llm or {}).get("concurrency"), f"{name}.llm.concurrency")
@@ -284,6 +295,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     cache_path = Path(cache_dir) / "llm.sqlite" if cache_dir else None
     prompts = PromptLibrary([Path(p) for p in cfg.get("prompt_dirs") or []])
     show_progress = bool(cfg.get("progress", True))
+    from synthrun.budget import Budget, parse_budget
+
+    budget_cfg = parse_budget(cfg)
+    budget = Budget(budget_cfg, run_dir) if budget_cfg.any() else None
 
     records: list[Any] = []
     upstream = ""
@@ -315,7 +330,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             ctx = StageContext(
                 name=name, run_id=run_id, run_dir=run_dir, stage_dir=stage_dir, provider=stage_provider,
                 cache_path=cache_path, prompts=prompts, seed=int(cfg.get("seed", 0)),
-                show_progress=show_progress,
+                show_progress=show_progress, budget=budget.guard(name) if budget else None,
             )
             if stage.enabled:
                 log.info("stage %s: %s", name, "reading its source" if stage.source else f"{len(inputs)} records in")
@@ -336,6 +351,9 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             if st.halted == "storage":
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
                 raise StorageError.with_message(f"{st.halt_message}; {_RESUME_HINT}")
+            if st.halted == "budget_exhausted":
+                _write_partial(folder, stage_dir, outputs, sm, ctx, fp, {"budget_exhausted": 1}, metrics)
+                raise BudgetExhausted(_budget_line(name, budget, sm, len(metrics.stages) - 1))
             _check_llm_reached(name, sm, stage_provider, metrics)
             if lost and sum(lost.values()) > _failure_limit(cfg, name) * max(1, sm.llm_calls):
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
@@ -363,9 +381,12 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         if isinstance(error, StorageError) and _RESUME_HINT not in str(error):
             error = StorageError.with_message(f"{error}; {_RESUME_HINT}")
         metrics.status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                          else "budget_exhausted" if isinstance(exc, BudgetExhausted)
                           else "partial" if isinstance(exc, IncompleteStage) else "failed")
         metrics.error = redact_text(f"{type(error).__name__}: {error}".splitlines()[0])[:500]
     finally:
+        if budget is not None:
+            budget.save()
         live.stop()
         metrics.wall_time_s = round(time.perf_counter() - started, 3)
         metrics.recompute_totals()
@@ -391,6 +412,15 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
 
         stderr_console().print(render_table(metrics))
     return metrics
+
+
+def _budget_line(name: str, budget: Any, sm: StageMetrics, done: int) -> str:
+    from synthrun.budget import exhausted_message
+
+    halt = budget.guard(name).meters
+    cap = next((f"{m.label}.{m.stopped}" for m in halt if m.stopped), "a budget cap")
+    return exhausted_message(name, cap, budget, sm.rows_out,
+                             sm.llm_calls - sm.llm_failures.get("budget_exhausted", 0), done)
 
 
 def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics, ctx: StageContext,
