@@ -330,7 +330,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             ctx = StageContext(
                 name=name, run_id=run_id, run_dir=run_dir, stage_dir=stage_dir, provider=stage_provider,
                 cache_path=cache_path, prompts=prompts, seed=int(cfg.get("seed", 0)),
-                show_progress=show_progress, budget=budget.guard(name) if budget else None,
+                show_progress=show_progress, budget=_guard(budget, name),
             )
             if stage.enabled:
                 log.info("stage %s: %s", name, "reading its source" if stage.source else f"{len(inputs)} records in")
@@ -351,9 +351,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             if st.halted == "storage":
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
                 raise StorageError.with_message(f"{st.halt_message}; {_RESUME_HINT}")
-            if st.halted == "budget_exhausted":
-                _write_partial(folder, stage_dir, outputs, sm, ctx, fp, {"budget_exhausted": 1}, metrics)
-                raise BudgetExhausted(_budget_line(name, budget, sm, len(metrics.stages) - 1))
+            _stop_at_budget(name, budget, folder, stage_dir, outputs, sm, ctx, fp, metrics)
             _check_llm_reached(name, sm, stage_provider, metrics)
             if lost and sum(lost.values()) > _failure_limit(cfg, name) * max(1, sm.llm_calls):
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
@@ -380,13 +378,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         error = _storage(exc, run_dir) if isinstance(exc, OSError) and is_storage_error(exc) else exc
         if isinstance(error, StorageError) and _RESUME_HINT not in str(error):
             error = StorageError.with_message(f"{error}; {_RESUME_HINT}")
-        metrics.status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
-                          else "budget_exhausted" if isinstance(exc, BudgetExhausted)
-                          else "partial" if isinstance(exc, IncompleteStage) else "failed")
+        metrics.status = _failed_status(exc)
         metrics.error = redact_text(f"{type(error).__name__}: {error}".splitlines()[0])[:500]
     finally:
-        if budget is not None:
-            budget.save()
+        _save_budget(budget)
         live.stop()
         metrics.wall_time_s = round(time.perf_counter() - started, 3)
         metrics.recompute_totals()
@@ -412,6 +407,32 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
 
         stderr_console().print(render_table(metrics))
     return metrics
+
+
+def _failed_status(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, BudgetExhausted):
+        return "budget_exhausted"
+    return "partial" if isinstance(exc, IncompleteStage) else "failed"
+
+
+def _guard(budget: Any, name: str) -> Any:
+    return budget.guard(name) if budget is not None else None
+
+
+def _save_budget(budget: Any) -> None:
+    if budget is not None:
+        budget.save()
+
+
+def _stop_at_budget(name: str, budget: Any, folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics,
+                    ctx: StageContext, fp: str, metrics: RunMetrics) -> None:
+    """A stage whose client hit a budget cap: keep its rows as partial and end the run (exit 4)."""
+    if ctx.stats.halted != "budget_exhausted":
+        return
+    _write_partial(folder, stage_dir, outputs, sm, ctx, fp, {"budget_exhausted": 1}, metrics)
+    raise BudgetExhausted(_budget_line(name, budget, sm, len(metrics.stages) - 1))
 
 
 def _budget_line(name: str, budget: Any, sm: StageMetrics, done: int) -> str:
