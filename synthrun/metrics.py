@@ -66,6 +66,8 @@ class RunMetrics(BaseModel):
     auc: float | None = None
     evaluation: dict[str, Any] | None = None
     stages: list[StageMetrics] = Field(default_factory=list)
+    #: ``target_rows`` runs (synthrun.rounds): per-round inputs, rows kept, yield, cost; cost per kept row.
+    rounds: dict[str, Any] | None = None
 
     def recompute_totals(self) -> None:
         """Fill the run-level totals from the stage rows."""

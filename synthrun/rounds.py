@@ -39,6 +39,7 @@ class RoundsSpec:
     last: str
     target: int
     max_rounds: int = DEFAULT_MAX_ROUNDS
+    names: tuple[str, ...] = ()
 
 
 def _whole(value: Any, where: str, minimum: int = 1) -> int:
@@ -71,7 +72,7 @@ def parse_rounds(cfg: Any, names: list[str]) -> RoundsSpec | None:
     if names.index(last) < names.index(first):
         raise StageError(f"rounds: '{last}' comes before '{first}' in the stages list")
     max_rounds = _whole(span.get("max_rounds", DEFAULT_MAX_ROUNDS), "rounds.max_rounds")
-    return RoundsSpec(first, last, target, max_rounds)
+    return RoundsSpec(first, last, target, max_rounds, tuple(names[names.index(first): names.index(last) + 1]))
 
 
 def next_size(target: int, kept: int, used: int, remaining: int) -> int:
@@ -99,3 +100,168 @@ def read_rounds(run_dir: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+# ---------------------------------------------------------------------------------- running rounds
+
+
+@dataclass
+class SpanTotals:
+    """One span stage's records and counters summed over the rounds."""
+
+    outputs: list[Any]
+    metrics: Any
+    fingerprints: list[str]
+
+
+def _add_metrics(total: Any, sm: Any) -> None:
+    for key in ("rows_in", "rows_out", "llm_calls", "cache_hits", "tokens_in", "tokens_out"):
+        setattr(total, key, getattr(total, key) + getattr(sm, key))
+    total.cost_usd = round(total.cost_usd + sm.cost_usd, 6)
+    total.wall_time_s = round(total.wall_time_s + sm.wall_time_s, 3)
+    for key in ("failures", "llm_failures"):
+        merged = getattr(total, key)
+        for reason, n in getattr(sm, key).items():
+            merged[reason] = merged.get(reason, 0) + n
+
+
+def _stage_metrics(name: str, stage: Any, env: dict[str, Any]) -> Any:
+    from synthrun.metrics import StageMetrics
+    from synthrun.records import Record
+
+    produces = stage.source or (stage.input_type is not stage.output_type and stage.output_type is not Record)
+    return StageMetrics(name=name, target=str(env["cfg"][name]._target_), enabled=stage.enabled,
+                        produces=produces)
+
+
+def _run_stage(env: dict[str, Any], name: str, stage: Any, records: list[Any], upstream: str, prev: str,
+               stage_dir: Path) -> tuple[list[Any], str, Any]:
+    """One span stage on one round's records (skipped when its round marker matches)."""
+    import time
+
+    from synthrun import runner as R
+    from synthrun.context import StageContext
+    from synthrun.io import atomic_write_text, write_json, write_jsonl
+    from synthrun.metrics import StageMetrics, mean_rating
+
+    cfg = env["cfg"]
+    provider = R._provider_for(cfg, stage)
+    fp = R._fingerprint(cfg[name], provider, upstream)
+    marker = stage_dir / R.MARKER
+    if marker.is_file() and marker.read_text().strip() == fp:
+        summary = json.loads((stage_dir / "summary.json").read_text())
+        return (R._load_output(stage_dir / "data.jsonl", stage), R._chain(fp, stage_dir),
+                StageMetrics.model_validate(summary["metrics"]))
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    sm = _stage_metrics(name, stage, env)
+    t0 = time.perf_counter()
+    inputs = R._coerce(records, stage, name, prev)
+    ctx = StageContext(name=name, run_id=env["run_id"], run_dir=env["run_dir"], stage_dir=stage_dir,
+                       provider=provider, cache_path=env["cache_path"], prompts=env["prompts"],
+                       seed=int(cfg.get("seed", 0)), show_progress=env["show_progress"],
+                       budget=R._guard(env["budget"], name))
+    outputs = list(stage.run(inputs, ctx)) if stage.enabled else list(inputs)
+    st = ctx.stats
+    sm.rows_in, sm.rows_out, sm.mean_rating = len(inputs), len(outputs), mean_rating(outputs)
+    sm.llm_calls, sm.cache_hits = st.calls, st.cache_hits
+    sm.tokens_in, sm.tokens_out, sm.cost_usd = st.prompt_tokens, st.completion_tokens, round(st.cost_usd, 6)
+    sm.failures, sm.llm_failures = dict(ctx.failures), dict(st.failures)
+    sm.wall_time_s = round(time.perf_counter() - t0, 3)
+    R._stop_at_budget(name, env["budget"], env["folder"], stage_dir, outputs, sm, ctx, fp, env["metrics"])
+    R._check_llm_reached(name, sm, provider, env["metrics"])
+    lost = {k: n for k, n in st.failures.items() if k in R.RETRYABLE_FAILURES}
+    if lost and sum(lost.values()) > R._failure_limit(cfg, name) * max(1, sm.llm_calls):
+        R._write_partial(env["folder"], stage_dir, outputs, sm, ctx, fp, lost, env["metrics"])
+        raise R.IncompleteStage(f"stage '{name}' is incomplete in round {stage_dir.name}: {sum(lost.values())} of "
+                                f"{sm.llm_calls} LLM calls failed on the provider side; the answers received are "
+                                f"cached: give the same command again to retry only the failed calls")
+    sm.status = "accepted" if lost else "done"
+    env["folder"].claim()
+    marker.unlink(missing_ok=True)
+    write_jsonl(stage_dir / "data.jsonl", outputs)
+    write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
+    (stage_dir / R.PARTIAL).unlink(missing_ok=True)
+    atomic_write_text(marker, fp + "\n")
+    return outputs, R._chain(fp, stage_dir), sm
+
+
+def _summary(spec: RoundsSpec, history: list[dict[str, Any]], kept: int, stopped: str) -> dict[str, Any]:
+    cost = sum(r["cost_usd"] for r in history)
+    return {"target_rows": spec.target, "rows": min(kept, spec.target), "surplus": max(0, kept - spec.target),
+            "target_reached": kept >= spec.target, "stopped": stopped, "rounds": history,
+            "cost_usd": round(cost, 6), "cost_per_kept_row": round(cost / min(kept, spec.target), 8) if kept else None}
+
+
+def _write_span(env: dict[str, Any], span: list[tuple[int, str, Any]], totals: dict[str, SpanTotals],
+                summary: dict[str, Any], upstream: str) -> str:
+    """Each span stage's folder: all rounds' records (the last stage: the first ``target_rows``)."""
+    from synthrun import runner as R
+    from synthrun.io import atomic_write_text, write_json, write_jsonl
+
+    for index, name, _stage in span:
+        stage_dir = env["run_dir"] / f"{index:02d}_{name}"
+        t = totals[name]
+        fp = hashlib.sha256(json.dumps([upstream, t.fingerprints, summary["target_rows"]]).encode()).hexdigest()[:20]
+        marker = stage_dir / R.MARKER
+        if not (marker.is_file() and marker.read_text().strip() == fp):
+            env["folder"].claim()
+            marker.unlink(missing_ok=True)
+            write_jsonl(stage_dir / "data.jsonl", t.outputs)
+            write_json(stage_dir / "summary.json", {"metrics": t.metrics.model_dump(), "details": {"rounds": summary}})
+            atomic_write_text(marker, fp + "\n")
+        env["metrics"].stages.append(t.metrics)
+        upstream = R._chain(fp, stage_dir)
+    return upstream
+
+
+def run_rounds(spec: RoundsSpec, env: dict[str, Any], records: list[Any], upstream: str,
+               prev: str) -> tuple[list[Any], str, str]:
+    """Run the span in rounds until ``spec.target`` rows pass; return (rows, upstream, last stage name)."""
+    span = [(i, n, s) for i, (n, s) in enumerate(env["stages"], 1) if n in spec.names]
+    totals = {n: SpanTotals([], _stage_metrics(n, s, env), []) for _, n, s in span}
+    history: list[dict[str, Any]] = []
+    kept: list[Any] = []
+    used, stopped = 0, "max_rounds"
+    for number in range(1, spec.max_rounds + 1):
+        size = next_size(spec.target, len(kept), used, len(records) - used)
+        if size == 0:
+            stopped = "target_rows" if len(kept) >= spec.target else "inputs_used_up"
+            break
+        batch, used = records[used:used + size], used + size
+        recs, up, pv = batch, round_fingerprint(upstream, batch), prev
+        row: dict[str, Any] = {"round": number, "inputs": len(batch), "calls": 0, "cost_usd": 0.0}
+        for index, name, stage in span:
+            stage_dir = env["run_dir"] / f"{index:02d}_{name}" / "rounds" / f"{number:02d}"
+            log.info("round %d, stage %s: %d records in", number, name, len(recs))
+            recs, up, sm = _run_stage(env, name, stage, recs, up, pv, stage_dir)
+            pv = name
+            totals[name].outputs.extend(recs)
+            totals[name].fingerprints.append(up)
+            _add_metrics(totals[name].metrics, sm)
+            row["calls"] += sm.llm_calls
+            row["cost_usd"] = round(row["cost_usd"] + sm.cost_usd, 6)
+            row.setdefault("made", sm.rows_out)
+        row["kept"] = len(recs)
+        row["yield"] = round(len(recs) / len(batch), 4) if batch else None
+        history.append(row)
+        kept.extend(recs)
+        env["metrics"].rounds = _summary(spec, history, len(kept), "running")
+        if len(kept) >= spec.target:
+            stopped = "target_rows"
+            break
+    summary = _summary(spec, history, len(kept), stopped)
+    env["metrics"].rounds = summary
+    totals[spec.last].outputs = kept[: spec.target]
+    totals[spec.last].metrics.rows_out = len(totals[spec.last].outputs)
+    for t in totals.values():
+        t.metrics.status = "done"
+        t.metrics.retention = round(t.metrics.rows_out / t.metrics.rows_in, 4) if t.metrics.rows_in else None
+    yields = ", ".join(f"{r['yield']:.2f}" for r in history if r["yield"] is not None)
+    per_row = summary["cost_per_kept_row"]
+    message = (f"rounds: {len(history)} (rows kept per input: {yields}); {summary['rows']} of target_rows="
+               f"{spec.target} rows" + (f"; ${per_row:.6f} per kept row" if per_row is not None else ""))
+    if summary["target_reached"]:
+        log.info(message)
+    else:
+        log.warning("%s; target not reached (%s)", message, stopped.replace("_", " "))
+    return totals[spec.last].outputs, _write_span(env, span, totals, summary, upstream), spec.last

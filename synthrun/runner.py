@@ -299,6 +299,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
 
     budget_cfg = parse_budget(cfg)
     budget = Budget(budget_cfg, run_dir) if budget_cfg.any() else None
+    spec, env = _rounds_env(cfg, stages, run_dir, run_id, metrics, folder, budget, cache_path, prompts, show_progress)
 
     records: list[Any] = []
     upstream = ""
@@ -309,6 +310,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         live.write(metrics.model_dump())
         live.start()
         for index, (name, stage) in enumerate(stages, 1):
+            span = _rounds_step(spec, env, name, records, upstream, prev)
+            if span is not None:  # target_rows: the span of stages runs in rounds (synthrun.rounds)
+                records, upstream, prev = span
+                continue
             stage_dir = run_dir / f"{index:02d}_{name}"
             stage_provider = _provider_for(cfg, stage)
             fp = _fingerprint(cfg[name], stage_provider, upstream)
@@ -402,11 +407,38 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             else:
                 log.error("metrics written to %s", live.fallback)
         raise error
-    if show_progress:
+    _print_table(metrics, show_progress)
+    return metrics
+
+
+def _print_table(metrics: RunMetrics, show: bool) -> None:
+    if show:
         from synthrun.progress import stderr_console
 
         stderr_console().print(render_table(metrics))
-    return metrics
+
+
+def _rounds_env(cfg: DictConfig, stages: list[tuple[str, Stage]], run_dir: Path, run_id: str, metrics: RunMetrics,
+                folder: _Folder, budget: Any, cache_path: Path | None, prompts: PromptLibrary,
+                show_progress: bool) -> tuple[Any, dict[str, Any]]:
+    from synthrun.rounds import parse_rounds
+
+    spec = parse_rounds(cfg, [n for n, _ in stages])
+    return spec, {"cfg": cfg, "stages": stages, "run_dir": run_dir, "run_id": run_id, "metrics": metrics,
+                  "folder": folder, "budget": budget, "cache_path": cache_path, "prompts": prompts,
+                  "show_progress": show_progress}
+
+
+def _rounds_step(spec: Any, env: dict[str, Any], name: str, records: list[Any], upstream: str,
+                 prev: str) -> tuple[list[Any], str, str] | None:
+    """None outside a rounds span; the span's result at its first stage; unchanged at its other stages."""
+    if spec is None or name not in spec.names:
+        return None
+    if name != spec.first:
+        return records, upstream, prev
+    from synthrun.rounds import run_rounds
+
+    return run_rounds(spec, env, records, upstream, prev)
 
 
 def _failed_status(exc: BaseException) -> str:
