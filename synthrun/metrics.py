@@ -43,7 +43,7 @@ class RunMetrics(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
     recipe: str
-    status: str = "running"  # running | completed | partial | failed | interrupted
+    status: str = "running"  # running | completed | partial | budget_exhausted | failed | interrupted
     error: str | None = None
     #: When the run started and when it last reported (a ``running`` run with an old heartbeat was killed).
     started: str | None = None
