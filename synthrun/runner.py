@@ -295,10 +295,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     cache_path = Path(cache_dir) / "llm.sqlite" if cache_dir else None
     prompts = PromptLibrary([Path(p) for p in cfg.get("prompt_dirs") or []])
     show_progress = bool(cfg.get("progress", True))
-    from synthrun.budget import Budget, parse_budget
-
-    budget_cfg = parse_budget(cfg)
-    budget = Budget(budget_cfg, run_dir) if budget_cfg.any() else None
+    budget = _make_budget(cfg, run_dir)
     spec, env = _rounds_env(cfg, stages, run_dir, run_id, metrics, folder, budget, cache_path, prompts, show_progress)
 
     records: list[Any] = []
@@ -416,6 +413,14 @@ def _print_table(metrics: RunMetrics, show: bool) -> None:
         from synthrun.progress import stderr_console
 
         stderr_console().print(render_table(metrics))
+
+
+def _make_budget(cfg: DictConfig, run_dir: Path) -> Any:
+    """The run's budget meters when a cap is set (or an earlier attempt with caps kept a tally), else None."""
+    from synthrun.budget import BUDGET_FILE, Budget, parse_budget
+
+    caps = parse_budget(cfg)
+    return Budget(caps, run_dir) if caps.any() or (run_dir / BUDGET_FILE).is_file() else None
 
 
 def _rounds_env(cfg: DictConfig, stages: list[tuple[str, Stage]], run_dir: Path, run_id: str, metrics: RunMetrics,
