@@ -5,8 +5,11 @@ A recipe declares the span (``rounds: {from: generate, to: curate, max_rounds: 6
 made (chunks not used by an earlier round), runs every stage of the span on it, and counts the
 rows the ``to`` stage kept. The first round takes ``target_rows`` inputs (one kept row per input
 assumed); each later round sizes itself from the yield so far (rows kept per input used, plus
-10%). Rounds stop when N rows passed (the first N, in round order, go on: exactly N), when the
-inputs are used up, after ``max_rounds``, or when the budget ends (``budget_exhausted``).
+10%). When every input was used, later rounds take them again as new ones (``rounds.reseed``,
+default true): ids get ``~r1``, ``~r2`` ... and the span's stages run with ``seed + 1``, ``+ 2`` ...,
+so the requests differ from the earlier ones (a round never crosses the end of the inputs).
+Rounds stop when N rows passed (the first N, in round order, go on: exactly N), when the inputs
+are used up (``reseed: false``), after ``max_rounds``, or when the budget ends (``budget_exhausted``).
 
 Each round writes ``NN_stage/rounds/RR/`` (data, summary, ``_SUCCESS``): the same command resumes
 at the round and stage it stopped in, and answered LLM calls come from the cache. The span's
@@ -40,6 +43,7 @@ class RoundsSpec:
     target: int
     max_rounds: int = DEFAULT_MAX_ROUNDS
     names: tuple[str, ...] = ()
+    reseed: bool = True
 
 
 def _whole(value: Any, where: str, minimum: int = 1) -> int:
@@ -72,7 +76,11 @@ def parse_rounds(cfg: Any, names: list[str]) -> RoundsSpec | None:
     if names.index(last) < names.index(first):
         raise StageError(f"rounds: '{last}' comes before '{first}' in the stages list")
     max_rounds = _whole(span.get("max_rounds", DEFAULT_MAX_ROUNDS), "rounds.max_rounds")
-    return RoundsSpec(first, last, target, max_rounds, tuple(names[names.index(first): names.index(last) + 1]))
+    reseed = span.get("reseed", True)
+    if not isinstance(reseed, bool):
+        raise StageError(f"rounds.reseed={reseed!r}: must be true or false")
+    return RoundsSpec(first, last, target, max_rounds, tuple(names[names.index(first): names.index(last) + 1]),
+                      reseed)
 
 
 def next_size(target: int, kept: int, used: int, remaining: int) -> int:
@@ -86,6 +94,17 @@ def next_size(target: int, kept: int, used: int, remaining: int) -> int:
         per_input = kept / used
         size = math.ceil(need / per_input * MARGIN) if per_input > 0 else used * 2
     return max(1, min(remaining, size))
+
+
+def take(records: list[Any], used: int, size: int) -> tuple[list[Any], int]:
+    """``size`` inputs from position ``used`` of the endless cycle over ``records`` (never crossing a cycle's
+    end) and the cycle they belong to. Cycle ``c`` > 0 re-uses the inputs as new ones: ids get ``~rC``
+    and the span's stages run with ``seed + C``, so their requests (and answers) are new."""
+    cycle, start = divmod(used, len(records))
+    batch = records[start:start + min(size, len(records) - start)]
+    if cycle:
+        batch = [r.model_copy(update={"id": f"{r.id}~r{cycle}"}) for r in batch]
+    return batch, cycle
 
 
 def round_fingerprint(base: str, inputs: list[Any]) -> str:
@@ -135,7 +154,7 @@ def _stage_metrics(name: str, stage: Any, env: dict[str, Any]) -> Any:
 
 
 def _run_stage(env: dict[str, Any], name: str, stage: Any, records: list[Any], upstream: str, prev: str,
-               stage_dir: Path) -> tuple[list[Any], str, Any]:
+               stage_dir: Path, cycle: int = 0) -> tuple[list[Any], str, Any]:
     """One span stage on one round's records (skipped when its round marker matches)."""
     import time
 
@@ -158,7 +177,7 @@ def _run_stage(env: dict[str, Any], name: str, stage: Any, records: list[Any], u
     inputs = R._coerce(records, stage, name, prev)
     ctx = StageContext(name=name, run_id=env["run_id"], run_dir=env["run_dir"], stage_dir=stage_dir,
                        provider=provider, cache_path=env["cache_path"], prompts=env["prompts"],
-                       seed=int(cfg.get("seed", 0)), show_progress=env["show_progress"],
+                       seed=int(cfg.get("seed", 0)) + cycle, show_progress=env["show_progress"],
                        budget=R._guard(env["budget"], name))
     outputs = list(stage.run(inputs, ctx)) if stage.enabled else list(inputs)
     st = ctx.stats
@@ -223,17 +242,19 @@ def run_rounds(spec: RoundsSpec, env: dict[str, Any], records: list[Any], upstre
     kept: list[Any] = []
     used, stopped = 0, "max_rounds"
     for number in range(1, spec.max_rounds + 1):
-        size = next_size(spec.target, len(kept), used, len(records) - used)
+        remaining = len(records) * (number + 1 if spec.reseed else 1) - used
+        size = next_size(spec.target, len(kept), used, remaining)
         if size == 0:
             stopped = "target_rows" if len(kept) >= spec.target else "inputs_used_up"
             break
-        batch, used = records[used:used + size], used + size
+        batch, cycle = take(records, used, size)
+        used += len(batch)
         recs, up, pv = batch, round_fingerprint(upstream, batch), prev
-        row: dict[str, Any] = {"round": number, "inputs": len(batch), "calls": 0, "cost_usd": 0.0}
+        row: dict[str, Any] = {"round": number, "inputs": len(batch), "cycle": cycle, "calls": 0, "cost_usd": 0.0}
         for index, name, stage in span:
             stage_dir = env["run_dir"] / f"{index:02d}_{name}" / "rounds" / f"{number:02d}"
             log.info("round %d, stage %s: %d records in", number, name, len(recs))
-            recs, up, sm = _run_stage(env, name, stage, recs, up, pv, stage_dir)
+            recs, up, sm = _run_stage(env, name, stage, recs, up, pv, stage_dir, cycle)
             pv = name
             totals[name].outputs.extend(recs)
             totals[name].fingerprints.append(up)

@@ -139,6 +139,32 @@ def test_rounds_stopped_by_the_budget_resume_with_a_raised_cap(tmp_path, db, mon
     assert _exported(run_dir) == clean_rows and len(clean_rows) == TARGET
 
 
+def _seeded(request: dict) -> str:
+    """Like a real model with a seed: the same prompt with another seed gives another answer."""
+    if request.get("max_tokens") == 1:
+        return _responder(request)
+    extra = {"role": "system", "content": f"seed {request.get('seed')}"}
+    return default_responder({**request, "messages": [*request["messages"], extra]})
+
+
+def test_used_up_inputs_are_taken_again_with_new_ids_and_seeds(tmp_path, monkeypatch, capsys):
+    db = write_chunk_db(tmp_path / "few.lancedb", _passages(8))
+    with FakeOpenAIServer(responder=_seeded, logprob_responder=_logprobs) as server:
+        args = _args(db, server.base_url, "target_rows=12", "rounds.max_rounds=8")
+        assert _main(args, tmp_path / "out", monkeypatch) == 0, capsys.readouterr().err
+        requests = list(server.requests)
+    run_dir = _run_dir(tmp_path / "out")
+    assert len(_exported(run_dir)) == 12
+    rounds = json.loads((run_dir / "metrics.json").read_text())["rounds"]
+    assert rounds["target_reached"] and max(r["cycle"] for r in rounds["rounds"]) >= 1
+    gen = read_jsonl(next(run_dir.glob("*_generate/data.jsonl")))
+    ids = [g["id"] for g in gen]
+    assert len(ids) == len(set(ids)) and any("~r1" in g["provenance"]["chunk_id"] for g in gen)
+    assert len({(g["question"], g["answer"]) for g in gen}) == len(gen), "a later cycle repeated a pair"
+    keys = [messages_hash(r) + str(r.get("seed")) for r in requests]
+    assert len(keys) == len(set(keys))
+
+
 @pytest.mark.parametrize("override, message", [
     ("target_rows=0", "target_rows=0: must be a whole number >= 1"),
     ("rounds.from=nope", "rounds.from='nope': no such stage"),
