@@ -12,7 +12,8 @@ Config (``conf/config.yaml`` has the defaults, all ``null`` = no cap)::
 What is counted: requests *sent* to the provider. An answer from the request cache costs nothing
 and counts against no cap, so the same command with a raised cap resumes and pays nothing twice.
 The spend is kept for the run folder across attempts (``RUN_DIR/budget.json``): a rerun with the
-same caps stops at once; raise a cap to go on. Calls of the embedded judge's forward passes
+same caps stops at once; raise a cap to go on (the tally is written every ~2 s and at the end, so a
+``kill -9`` can lose the last seconds of it). Calls of the embedded judge's forward passes
 (``provider=local`` probability judge) do not go through the client and are not capped.
 
 Before each request the client asks :meth:`BudgetGuard.reserve` with an estimate of the call:
@@ -224,7 +225,8 @@ class Budget:
 
     def spent_line(self) -> str:
         s = self.run.spent
-        return f"{s.calls} calls, {s.tokens:,} tokens, ${s.usd:.4f} sent in this run folder"
+        usd = f", ${s.usd:.4f}" if s.usd else ""
+        return f"{s.calls} calls, {s.tokens:,} tokens{usd} sent in this run folder"
 
 
 @dataclass
