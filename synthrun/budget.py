@@ -287,3 +287,35 @@ def exhausted_message(stage: str, cap: str, budget: Budget, rows_out: int, calls
             f"done, '{stage}' kept as partial ({rows_out} records from {calls} answered calls); the answers received "
             f"are cached: raise the cap (e.g. {raised}) and give the same command to resume "
             f"(cached answers are not paid or counted again)")
+
+
+# ---------------------------------------------------------------------------------- runner hooks
+
+
+def make_budget(cfg: Any, run_dir: Path) -> Budget | None:
+    """The run's meters when a cap is set (or an earlier attempt with caps kept a tally), else None."""
+    caps = parse_budget(cfg)
+    return Budget(caps, run_dir) if caps.any() or (Path(run_dir) / BUDGET_FILE).is_file() else None
+
+
+def guard_for(budget: Budget | None, name: str) -> BudgetGuard | None:
+    return budget.guard(name) if budget is not None else None
+
+
+def save_budget(budget: Budget | None) -> None:
+    if budget is not None:
+        budget.save()
+
+
+def stop_at_budget(name: str, budget: Budget | None, folder: Any, stage_dir: Path, outputs: list[Any], sm: Any,
+                   ctx: Any, fp: str, metrics: Any) -> None:
+    """A stage whose client hit a cap: keep its rows as partial (``_PARTIAL``) and end the run (exit 4)."""
+    if ctx.stats.halted != "budget_exhausted" or budget is None:
+        return
+    from synthrun.runner import BudgetExhausted, _write_partial
+
+    _write_partial(folder, stage_dir, outputs, sm, ctx, fp, {"budget_exhausted": 1}, metrics)
+    meters = budget.guard(name).meters
+    cap = next((f"{m.label}.{m.stopped}" for m in meters if m.stopped), "a budget cap")
+    answered = sm.llm_calls - sm.llm_failures.get("budget_exhausted", 0)
+    raise BudgetExhausted(exhausted_message(name, cap, budget, sm.rows_out, answered, len(metrics.stages) - 1))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from synthrun.budget import guard_for, stop_at_budget
 from synthrun.stage import StageError
 
 log = logging.getLogger("synthrun")
@@ -55,6 +56,26 @@ def _whole(value: Any, where: str, minimum: int = 1) -> int:
     if not ok:
         raise StageError(f"{where}={value!r}: must be a whole number >= {minimum}")
     return number
+
+
+def rounds_env(cfg: Any, stages: list[tuple[str, Any]], run_dir: Path, run_id: str, metrics: Any, folder: Any,
+               budget: Any, cache_path: Path | None, prompts: Any,
+               show_progress: bool) -> tuple[RoundsSpec | None, dict[str, Any]]:
+    """The runner's rounds span (None without ``target_rows``) and what its stages need to run."""
+    spec = parse_rounds(cfg, [n for n, _ in stages])
+    return spec, {"cfg": cfg, "stages": stages, "run_dir": run_dir, "run_id": run_id, "metrics": metrics,
+                  "folder": folder, "budget": budget, "cache_path": cache_path, "prompts": prompts,
+                  "show_progress": show_progress}
+
+
+def rounds_step(spec: RoundsSpec | None, env: dict[str, Any], name: str, records: list[Any], upstream: str,
+                prev: str) -> tuple[list[Any], str, str] | None:
+    """None outside a rounds span; the span's result at its first stage; unchanged at its other stages."""
+    if spec is None or name not in spec.names:
+        return None
+    if name != spec.first:
+        return records, upstream, prev
+    return run_rounds(spec, env, records, upstream, prev)
 
 
 def parse_rounds(cfg: Any, names: list[str]) -> RoundsSpec | None:
@@ -178,7 +199,7 @@ def _run_stage(env: dict[str, Any], name: str, stage: Any, records: list[Any], u
     ctx = StageContext(name=name, run_id=env["run_id"], run_dir=env["run_dir"], stage_dir=stage_dir,
                        provider=provider, cache_path=env["cache_path"], prompts=env["prompts"],
                        seed=int(cfg.get("seed", 0)) + cycle, show_progress=env["show_progress"],
-                       budget=R._guard(env["budget"], name))
+                       budget=guard_for(env["budget"], name))
     outputs = list(stage.run(inputs, ctx)) if stage.enabled else list(inputs)
     st = ctx.stats
     sm.rows_in, sm.rows_out, sm.mean_rating = len(inputs), len(outputs), mean_rating(outputs)
@@ -186,7 +207,7 @@ def _run_stage(env: dict[str, Any], name: str, stage: Any, records: list[Any], u
     sm.tokens_in, sm.tokens_out, sm.cost_usd = st.prompt_tokens, st.completion_tokens, round(st.cost_usd, 6)
     sm.failures, sm.llm_failures = dict(ctx.failures), dict(st.failures)
     sm.wall_time_s = round(time.perf_counter() - t0, 3)
-    R._stop_at_budget(name, env["budget"], env["folder"], stage_dir, outputs, sm, ctx, fp, env["metrics"])
+    stop_at_budget(name, env["budget"], env["folder"], stage_dir, outputs, sm, ctx, fp, env["metrics"])
     R._check_llm_reached(name, sm, provider, env["metrics"])
     lost = {k: n for k, n in st.failures.items() if k in R.RETRYABLE_FAILURES}
     if lost and sum(lost.values()) > R._failure_limit(cfg, name) * max(1, sm.llm_calls):

@@ -25,11 +25,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 
+from synthrun.budget import guard_for, make_budget, save_budget, stop_at_budget
 from synthrun.context import StageContext
 from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json, write_jsonl
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
 from synthrun.records import Record
+from synthrun.rounds import rounds_env, rounds_step
 from synthrun.runstate import LiveMetrics, RunLock, now_iso, previous_status
 from synthrun.secrets import redact, redact_text
 from synthrun.stage import Stage, StageError
@@ -295,8 +297,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     cache_path = Path(cache_dir) / "llm.sqlite" if cache_dir else None
     prompts = PromptLibrary([Path(p) for p in cfg.get("prompt_dirs") or []])
     show_progress = bool(cfg.get("progress", True))
-    budget = _make_budget(cfg, run_dir)
-    spec, env = _rounds_env(cfg, stages, run_dir, run_id, metrics, folder, budget, cache_path, prompts, show_progress)
+    budget = make_budget(cfg, run_dir)
+    spec, env = rounds_env(cfg, stages, run_dir, run_id, metrics, folder, budget, cache_path, prompts, show_progress)
 
     records: list[Any] = []
     upstream = ""
@@ -307,7 +309,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         live.write(metrics.model_dump())
         live.start()
         for index, (name, stage) in enumerate(stages, 1):
-            span = _rounds_step(spec, env, name, records, upstream, prev)
+            span = rounds_step(spec, env, name, records, upstream, prev)
             if span is not None:  # target_rows: the span of stages runs in rounds (synthrun.rounds)
                 records, upstream, prev = span
                 continue
@@ -332,7 +334,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             ctx = StageContext(
                 name=name, run_id=run_id, run_dir=run_dir, stage_dir=stage_dir, provider=stage_provider,
                 cache_path=cache_path, prompts=prompts, seed=int(cfg.get("seed", 0)),
-                show_progress=show_progress, budget=_guard(budget, name),
+                show_progress=show_progress, budget=guard_for(budget, name),
             )
             if stage.enabled:
                 log.info("stage %s: %s", name, "reading its source" if stage.source else f"{len(inputs)} records in")
@@ -353,7 +355,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             if st.halted == "storage":
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
                 raise StorageError.with_message(f"{st.halt_message}; {_RESUME_HINT}")
-            _stop_at_budget(name, budget, folder, stage_dir, outputs, sm, ctx, fp, metrics)
+            stop_at_budget(name, budget, folder, stage_dir, outputs, sm, ctx, fp, metrics)
             _check_llm_reached(name, sm, stage_provider, metrics)
             if lost and sum(lost.values()) > _failure_limit(cfg, name) * max(1, sm.llm_calls):
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
@@ -383,7 +385,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         metrics.status = _failed_status(exc)
         metrics.error = redact_text(f"{type(error).__name__}: {error}".splitlines()[0])[:500]
     finally:
-        _save_budget(budget)
+        save_budget(budget)
         live.stop()
         metrics.wall_time_s = round(time.perf_counter() - started, 3)
         metrics.recompute_totals()
@@ -415,70 +417,12 @@ def _print_table(metrics: RunMetrics, show: bool) -> None:
         stderr_console().print(render_table(metrics))
 
 
-def _make_budget(cfg: DictConfig, run_dir: Path) -> Any:
-    """The run's budget meters when a cap is set (or an earlier attempt with caps kept a tally), else None."""
-    from synthrun.budget import BUDGET_FILE, Budget, parse_budget
-
-    caps = parse_budget(cfg)
-    return Budget(caps, run_dir) if caps.any() or (run_dir / BUDGET_FILE).is_file() else None
-
-
-def _rounds_env(cfg: DictConfig, stages: list[tuple[str, Stage]], run_dir: Path, run_id: str, metrics: RunMetrics,
-                folder: _Folder, budget: Any, cache_path: Path | None, prompts: PromptLibrary,
-                show_progress: bool) -> tuple[Any, dict[str, Any]]:
-    from synthrun.rounds import parse_rounds
-
-    spec = parse_rounds(cfg, [n for n, _ in stages])
-    return spec, {"cfg": cfg, "stages": stages, "run_dir": run_dir, "run_id": run_id, "metrics": metrics,
-                  "folder": folder, "budget": budget, "cache_path": cache_path, "prompts": prompts,
-                  "show_progress": show_progress}
-
-
-def _rounds_step(spec: Any, env: dict[str, Any], name: str, records: list[Any], upstream: str,
-                 prev: str) -> tuple[list[Any], str, str] | None:
-    """None outside a rounds span; the span's result at its first stage; unchanged at its other stages."""
-    if spec is None or name not in spec.names:
-        return None
-    if name != spec.first:
-        return records, upstream, prev
-    from synthrun.rounds import run_rounds
-
-    return run_rounds(spec, env, records, upstream, prev)
-
-
 def _failed_status(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     if isinstance(exc, BudgetExhausted):
         return "budget_exhausted"
     return "partial" if isinstance(exc, IncompleteStage) else "failed"
-
-
-def _guard(budget: Any, name: str) -> Any:
-    return budget.guard(name) if budget is not None else None
-
-
-def _save_budget(budget: Any) -> None:
-    if budget is not None:
-        budget.save()
-
-
-def _stop_at_budget(name: str, budget: Any, folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics,
-                    ctx: StageContext, fp: str, metrics: RunMetrics) -> None:
-    """A stage whose client hit a budget cap: keep its rows as partial and end the run (exit 4)."""
-    if ctx.stats.halted != "budget_exhausted":
-        return
-    _write_partial(folder, stage_dir, outputs, sm, ctx, fp, {"budget_exhausted": 1}, metrics)
-    raise BudgetExhausted(_budget_line(name, budget, sm, len(metrics.stages) - 1))
-
-
-def _budget_line(name: str, budget: Any, sm: StageMetrics, done: int) -> str:
-    from synthrun.budget import exhausted_message
-
-    halt = budget.guard(name).meters
-    cap = next((f"{m.label}.{m.stopped}" for m in halt if m.stopped), "a budget cap")
-    return exhausted_message(name, cap, budget, sm.rows_out,
-                             sm.llm_calls - sm.llm_failures.get("budget_exhausted", 0), done)
 
 
 def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics, ctx: StageContext,
