@@ -16,11 +16,13 @@ import importlib
 import re
 from typing import Any
 
+from synthrun.errors import ConfigError
+
 STAGE_PACKAGE = "synthrun.stages."
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
-class TargetError(ValueError):
+class TargetError(ConfigError, ValueError):
     """A ``_target_`` that is not an allowed stage class (reported as one line)."""
 
 

@@ -11,12 +11,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from synthrun.errors import SynthrunError
+
 #: errno values that mean "the disk or folder cannot take this write" (not a bad input).
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO, errno.EFBIG,
                   errno.ENOTDIR}
 
 
-class StorageError(Exception):
+class StorageError(SynthrunError):
     """A write that failed for lack of space or permission; shown as one line naming the path and errno."""
 
     def __init__(self, path: str | Path, reason: str, code: str = ""):

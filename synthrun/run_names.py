@@ -91,3 +91,14 @@ def run_name(run_name: str | None, overrides: Any, exclude_keys: Any = None) -> 
 def sweep_id() -> str:
     """A readable, unique default sweep folder name: ``YYYYmmdd-HHMMSS-<6 hex>``."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
+
+
+def register_resolvers() -> None:
+    """Register the ``synthrun_run_name`` and ``synthrun_sweep_id`` resolvers the config uses."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("synthrun_run_name"):
+        OmegaConf.register_new_resolver("synthrun_run_name", run_name)
+    if not OmegaConf.has_resolver("synthrun_sweep_id"):
+        # cached, and Hydra copies the cache to every job of a sweep: one folder per sweep
+        OmegaConf.register_new_resolver("synthrun_sweep_id", sweep_id, use_cache=True)

@@ -26,23 +26,20 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 
 from synthrun.context import StageContext
+from synthrun.errors import RecipeError, StageError
 from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json, write_jsonl
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
 from synthrun.records import Record
 from synthrun.runstate import LiveMetrics, RunLock, now_iso, previous_status
 from synthrun.secrets import redact, redact_text
-from synthrun.stage import Stage, StageError
+from synthrun.stage import Stage
 
 log = logging.getLogger("synthrun")
 MARKER = "_SUCCESS"
 PARTIAL = "_PARTIAL"
 #: Stage keys the runner handles itself (not passed to the stage, not in its fingerprint).
 RUNNER_KEYS = ("max_failure_rate",)
-
-
-class RecipeError(Exception):
-    """A recipe that cannot be composed into stages (reported as one line)."""
 
 
 class IncompleteStage(RecipeError):

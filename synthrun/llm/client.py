@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from synthrun.errors import ProviderError
 from synthrun.io import StorageError
 from synthrun.llm.cache import ResponseCache, request_key
 from synthrun.llm.jsonparse import ParseFailure, parse_answer
@@ -45,9 +46,7 @@ def check_concurrency(value: Any, where: str = "provider.concurrency") -> int | 
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        from synthrun.stage import StageError
-
-        raise StageError(f"{where}={value!r}: must be a whole number >= 1 (requests in flight at once)")
+        raise ProviderError(f"{where}={value!r}: must be a whole number >= 1 (requests in flight at once)")
     return number
 
 
@@ -79,13 +78,9 @@ class LLMClient:
             provider = OmegaConf.to_container(provider, resolve=True)  # type: ignore[assignment]
         provider = dict(provider or {})
         if not provider.get("model"):
-            from synthrun.stage import StageError
-
-            raise StageError("provider config has no 'model' (e.g. provider=local or provider.model=openai/gpt-4o-mini)")
+            raise ProviderError("provider config has no 'model' (e.g. provider=local or provider.model=openai/gpt-4o-mini)")
         if provider.get("api_key_required") and not api_key(provider):
-            from synthrun.stage import StageError
-
-            raise StageError(f"provider {provider.get('name') or provider['model']!r} needs a key: export "
+            raise ProviderError(f"provider {provider.get('name') or provider['model']!r} needs a key: export "
                              f"{provider.get('api_key_env')}=... (keys come from the environment only); "
                              f"no request was sent")
         self.provider = provider
@@ -98,9 +93,7 @@ class LLMClient:
         self.retry_backoff = float(provider.get("retry_backoff", 1.0))
         self.json_mode = str(provider.get("json_mode") or "schema")
         if self.json_mode not in _JSON_MODES:
-            from synthrun.stage import StageError
-
-            raise StageError(f"provider.json_mode={self.json_mode!r}: use one of {', '.join(_JSON_MODES)}")
+            raise ProviderError(f"provider.json_mode={self.json_mode!r}: use one of {', '.join(_JSON_MODES)}")
         self.stats = stats if stats is not None else LLMStats()
         self.show_progress = show_progress
         self._defaults: dict[str, Any] = {k: provider[k] for k in _SAMPLING_DEFAULTS if provider.get(k) is not None}
