@@ -29,7 +29,7 @@ usage: synthrun +recipe=NAME [key=value ...]        run a recipe (resumes if run
        synthrun tools parse|graph SPEC ...          inspect a tool spec and its dependency graph
 
 Common overrides:
-  provider=local|ollama|openai|anthropic|gemini|vllm   provider.model=...  provider.api_base=...
+  provider=NAME (`synthrun providers` lists them)    provider.model=...  provider.api_base=...
   STAGE.PARAM=value (e.g. curate.threshold=8)          STAGE.enabled=false
   +STAGE.llm.model=...  (per-stage model, e.g. a stronger judge; + adds a key)
   run_name=NAME  (run folder name)   paths.output_root=DIR   progress=false

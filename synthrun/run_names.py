@@ -17,22 +17,17 @@ from typing import Any
 
 from synthrun.secrets import contains_secret, is_secret_key
 
-#: Config keys (at any depth) that do not change what a run produces.
-NON_DATA_KEYS = {
-    "api_base", "base_url", "api_key_env", "api_key_required", "concurrency", "timeout", "max_retries",
-    "retry_backoff", "extra_headers", "headers", "default_headers", "organization",
-}
-
-
-_CALL_SETTINGS = {"provider", "llm", "extra"}  # where NON_DATA_KEYS are call settings, not stage parameters
+_CALL_SETTINGS = {"provider", "llm", "extra"}  # where transport fields are call settings, not stage parameters
 #: Keys (at any depth) that decide how failures are accepted, not what a run produces.
 _RUN_POLICY_KEYS = {"accept_failures", "max_failure_rate"}
 
 
 def _non_data(path: str) -> bool:
+    from synthrun.llm.provider_config import TRANSPORT_FIELDS  # one list with fingerprints and the cache
+
     parts = str(path).split(".")
     return (is_secret_key(parts[-1]) or parts[-1] in _RUN_POLICY_KEYS
-            or (parts[-1] in NON_DATA_KEYS and bool(_CALL_SETTINGS.intersection(parts))))
+            or (parts[-1] in TRANSPORT_FIELDS and bool(_CALL_SETTINGS.intersection(parts))))
 
 
 def _strip(value: Any, path: str) -> Any:

@@ -151,9 +151,11 @@ def _check_llm_reached(name: str, sm: StageMetrics, provider: dict[str, Any], me
     if sm.llm_calls == 0 or failed < sm.llm_calls:
         return
     metrics.stages.append(sm)
-    model = str(provider.get("model") or "")
-    where = "in-process" if model.startswith("local/") else provider.get("api_base") or "its default endpoint"
-    where = redact_text(str(where))
+    from synthrun.llm.backends import backend_for
+    from synthrun.llm.provider_config import ProviderConfig
+
+    cfg = ProviderConfig.parse(provider)
+    model, where = cfg.model, redact_text(backend_for(cfg).endpoint(cfg))
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(sm.llm_failures.items()))
     raise RecipeError(f"stage '{name}': all {sm.llm_calls} LLM calls failed ({reasons}); check the provider: "
                       f"model {model!r} at {where} (`synthrun providers` shows the set-up)")
@@ -166,13 +168,10 @@ def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
     return merged
 
 
-#: Provider settings that change how calls are made, not what they return.
-_TRANSPORT_KEYS = ("api_base", "api_key_env", "concurrency", "timeout", "max_retries", "retry_backoff",
-                   "circuit_breaker", "circuit_breaker_s", "threads", "batch_size")
-
-
 def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> str:
-    provider = {k: v for k, v in provider.items() if k not in _TRANSPORT_KEYS}
+    from synthrun.llm.provider_config import answer_fields
+
+    provider = answer_fields(provider)  # settings that change how calls are made, not what they return
     stage = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in RUNNER_KEYS}
     blob = json.dumps(
         {"stage": stage, "provider": provider, "up": upstream},

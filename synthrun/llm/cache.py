@@ -16,17 +16,20 @@ from typing import Any
 
 from synthrun.io import StorageError
 from synthrun.llm.jsonparse import dumps, loads
+from synthrun.llm.provider_config import TRANSPORT_FIELDS
 
 log = logging.getLogger(__name__)
 
-# Parameters that never belong in a cache key: credentials, endpoints, transport knobs.
+# Parameters that never belong in a cache key: credentials, endpoints, transport knobs (the provider's
+# TRANSPORT_FIELDS and the request options below).
 _SECRET_LIKE = re.compile(r"key|token|secret|password|auth|header|api_base|base_url|url|cookie", re.I)
 _NOT_SAMPLING = {"timeout", "num_retries", "max_retries", "stream", "drop_params", "metadata", "user"}
 
 
 def key_params(params: dict[str, Any]) -> dict[str, Any]:
     """The subset of request parameters that may change an answer (no secrets, no transport knobs)."""
-    return {k: v for k, v in params.items() if k not in _NOT_SAMPLING and not _SECRET_LIKE.search(k)}
+    return {k: v for k, v in params.items()
+            if k not in _NOT_SAMPLING and k not in TRANSPORT_FIELDS and not _SECRET_LIKE.search(k)}
 
 
 def request_key(model: str, messages: list[dict[str, Any]], schema_json: Any, params: dict[str, Any]) -> str:

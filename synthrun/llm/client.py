@@ -14,22 +14,17 @@ from pydantic import BaseModel
 
 from synthrun.errors import ProviderError
 from synthrun.io import StorageError
+from synthrun.llm.backends import make_transport
 from synthrun.llm.cache import ResponseCache, request_key
 from synthrun.llm.jsonparse import ParseFailure, parse_answer
 from synthrun.llm.pricing import token_prices
-from synthrun.llm.transport import (
-    HTTPTransport,
-    LiteLLMTransport,
-    TransportError,
-    api_key,
-    is_openai_compatible,
-)
+from synthrun.llm.provider_config import ProviderConfig, whole_number
+from synthrun.llm.transport import TransportError, api_key
 from synthrun.llm.types import LLMRequest, LLMResult, LLMStats
 
 log = logging.getLogger(__name__)
 
 _SAMPLING_DEFAULTS = ("temperature", "max_tokens", "seed")
-_JSON_MODES = ("schema", "object", "none")
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
 REASK_PROMPT = "llm_json_retry"
 #: Attempt failures that say the provider is down or broken (a 429 is the provider pacing us: not counted).
@@ -37,17 +32,8 @@ BREAKER_REASONS = {"connection", "timeout", "http_5xx", "bad_response"}
 
 
 def check_concurrency(value: Any, where: str = "provider.concurrency") -> int | None:
-    """``value`` as an int >= 1 (None when unset), else a one-line :class:`StageError`."""
-    if value is None:
-        return None
-    try:
-        number = int(value)
-        ok = number >= 1 and float(value) == number
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ProviderError(f"{where}={value!r}: must be a whole number >= 1 (requests in flight at once)")
-    return number
+    """``value`` as an int >= 1 (None when unset), else a one-line :class:`ProviderError`."""
+    return whole_number(value, where)
 
 
 class LLMClient:
@@ -72,49 +58,35 @@ class LLMClient:
 
     def __init__(self, provider: dict[str, Any], cache_path: Path | None = None, stats: LLMStats | None = None,
                  show_progress: bool = True):
-        if type(provider).__name__ == "DictConfig":  # a Hydra/OmegaConf node: plain, resolved values
-            from omegaconf import OmegaConf
-
-            provider = OmegaConf.to_container(provider, resolve=True)  # type: ignore[assignment]
-        provider = dict(provider or {})
-        if not provider.get("model"):
-            raise ProviderError("provider config has no 'model' (e.g. provider=local or provider.model=openai/gpt-4o-mini)")
-        if provider.get("api_key_required") and not api_key(provider):
-            raise ProviderError(f"provider {provider.get('name') or provider['model']!r} needs a key: export "
-                             f"{provider.get('api_key_env')}=... (keys come from the environment only); "
-                             f"no request was sent")
-        self.provider = provider
-        self.model = str(provider["model"])
-        self.concurrency = check_concurrency(provider.get("concurrency")) or 8
-        self.timeout = float(provider.get("timeout") or 120)
-        retries = provider.get("max_retries")
-        self.max_retries = max(0, int(4 if retries is None else retries))
-        self.json_retries = max(0, int(provider.get("json_retries", 2)))
-        self.retry_backoff = float(provider.get("retry_backoff", 1.0))
-        self.json_mode = str(provider.get("json_mode") or "schema")
-        if self.json_mode not in _JSON_MODES:
-            raise ProviderError(f"provider.json_mode={self.json_mode!r}: use one of {', '.join(_JSON_MODES)}")
+        cfg = ProviderConfig.parse(provider)
+        if cfg.api_key_required and not api_key(cfg.as_dict()):
+            raise ProviderError(f"provider {cfg.name or cfg.model!r} needs a key: export "
+                                f"{cfg.api_key_env}=... (keys come from the environment only); "
+                                f"no request was sent")
+        self.config = cfg
+        self.provider = cfg.as_dict()
+        self.model = cfg.model
+        self.concurrency = cfg.concurrency
+        self.timeout = cfg.timeout
+        self.max_retries = max(0, cfg.max_retries)
+        self.json_retries = max(0, cfg.json_retries)
+        self.retry_backoff = cfg.retry_backoff
+        self.json_mode = cfg.json_mode
         self.stats = stats if stats is not None else LLMStats()
         self.show_progress = show_progress
-        self._defaults: dict[str, Any] = {k: provider[k] for k in _SAMPLING_DEFAULTS if provider.get(k) is not None}
-        self._defaults.update(provider.get("extra") or {})
-        self._price_in, self._price_out = token_prices(provider)
+        self._defaults: dict[str, Any] = {k: getattr(cfg, k) for k in _SAMPLING_DEFAULTS
+                                          if getattr(cfg, k) is not None}
+        self._defaults.update(cfg.extra)
+        self._price_in, self._price_out = token_prices(self.provider)
         self.cache = ResponseCache(cache_path) if cache_path else None
-        if is_openai_compatible(provider):
-            self._transport: Any = HTTPTransport(provider, self.concurrency, self.timeout)
-        elif self.model.startswith("local/") and not provider.get("via_litellm"):
-            from synthrun.llm.local_provider import LocalTransport  # the embedded model, called directly
-
-            self._transport = LocalTransport(provider, self.timeout)
-        else:
-            self._transport = LiteLLMTransport(provider, self.timeout)
+        self._transport = make_transport(cfg)
         self._schemas: dict[type[BaseModel], tuple[Any, dict[str, Any] | None]] = {}
         self._inflight: dict[str, asyncio.Future] = {}
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._logged: set[str] = set()
-        self.breaker_after = max(0, int(provider.get("circuit_breaker", 10) or 0))
-        self.breaker_seconds = float(provider.get("circuit_breaker_s", 20.0))
+        self.breaker_after = max(0, cfg.circuit_breaker)
+        self.breaker_seconds = cfg.circuit_breaker_s
         self._streak = 0
         self._streak_start = 0.0
 

@@ -1,4 +1,4 @@
-"""How requests reach a model: a lean aiohttp client for OpenAI-compatible servers, litellm otherwise."""
+"""The transports behind backends ``http`` (a lean aiohttp client for OpenAI-compatible servers) and ``litellm``."""
 
 from __future__ import annotations
 
@@ -66,11 +66,11 @@ def model_prefix(model: str) -> str:
 
 
 def is_openai_compatible(provider: dict[str, Any]) -> bool:
-    """Whether requests for ``provider`` go over the built-in OpenAI-compatible HTTP client."""
-    forced = provider.get("openai_compatible")
-    if forced is not None:
-        return bool(forced)
-    return model_prefix(str(provider.get("model") or "")) in OPENAI_COMPATIBLE_PREFIXES
+    """Whether requests for ``provider`` go over the built-in OpenAI-compatible HTTP client (backend ``http``)."""
+    from synthrun.llm.backends import kind_for
+    from synthrun.llm.provider_config import ProviderConfig
+
+    return kind_for(ProviderConfig.parse(provider)) == "http"
 
 
 def wire_model_name(model: str) -> str:
