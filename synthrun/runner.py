@@ -110,6 +110,7 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
         check_concurrency(cfg.provider.get("concurrency"))
     _failure_limit(cfg, None)
     stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
+    check_record_types(stages)
     for name, stage in stages:
         check_concurrency((stage.llm or {}).get("concurrency"), f"{name}.llm.concurrency")
         _failure_limit(cfg, name)
@@ -119,6 +120,23 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
             except (PromptError, OSError) as exc:
                 raise RecipeError(f"stage '{name}': {exc}") from None
     return stages
+
+
+def check_record_types(stages: list[tuple[str, Stage]]) -> None:
+    """Each stage reads the record type the stage before it writes (one-line :class:`RecipeError` if not).
+
+    ``Record`` means any type: a stage writing ``Record`` passes on what it read, and one reading
+    ``Record`` takes anything; a more specific type than known so far is checked when the run gets there.
+    """
+    have: type[Record] | None = None
+    origin = ""
+    for name, stage in stages:
+        want = stage.input_type
+        if not stage.source and have is not None and not (issubclass(have, want) or issubclass(want, have)):
+            raise RecipeError(f"stage '{name}' ({type(stage).__name__}) reads {want.__name__} records, but gets "
+                              f"{have.__name__} records from stage '{origin}'")
+        if stage.source or (stage.enabled and stage.output_type is not Record):
+            have, origin = stage.output_type, name
 
 
 # LLM failure reasons that mean the provider was not reached or refused (not a weak answer).
