@@ -388,23 +388,29 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             from synthrun.report import write_report_safely
 
             write_report_safely(run_dir)
-    if error is None and live.fallback is not None:
-        log.warning("metrics.json could not be written in %s: written to %s", run_dir, live.fallback)
-    if error is not None:
-        if folder.attempt:
-            log.warning("this attempt did not change the finished run in %s; its metrics: %s", run_dir, live.path)
-        if live.fallback is not None:
-            note = f" (metrics.json could not be written in the run folder: written to {live.fallback})"
-            if isinstance(error, StorageError | RecipeError):
-                error.args = (str(error) + note,)
-            else:
-                log.error("metrics written to %s", live.fallback)
-        raise error
+    _report_outcome(error, folder, live, run_dir)
     if show_progress:
         from synthrun.progress import stderr_console
 
         stderr_console().print(render_table(metrics))
     return metrics
+
+
+def _report_outcome(error: BaseException | None, folder: _Folder, live: LiveMetrics, run_dir: Path) -> None:
+    """Say where metrics went when the run folder refused them; re-raise the run's error, if any."""
+    if error is None:
+        if live.fallback is not None:
+            log.warning("metrics.json could not be written in %s: written to %s", run_dir, live.fallback)
+        return
+    if folder.attempt:
+        log.warning("this attempt did not change the finished run in %s; its metrics: %s", run_dir, live.path)
+    if live.fallback is not None:
+        note = f" (metrics.json could not be written in the run folder: written to {live.fallback})"
+        if isinstance(error, StorageError | RecipeError):
+            error.args = (str(error) + note,)
+        else:
+            log.error("metrics written to %s", live.fallback)
+    raise error
 
 
 def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics, ctx: StageContext,
