@@ -48,6 +48,14 @@ class IncompleteStage(RecipeError):
     exit_code = 3
 
 
+def plain_dict(node: Any) -> dict[str, Any]:
+    """A config node as a plain dict with every interpolation resolved."""
+    value = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(value, dict):
+        raise RecipeError(f"expected a mapping of keys, got {type(value).__name__}")
+    return {str(k): v for k, v in value.items()}
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ()))
@@ -78,13 +86,13 @@ def build_stage(name: str, node: DictConfig, allow: list[str]) -> Stage:
         cls = resolve_stage_class(node._target_, allow, where=f"stage '{name}'")
     except TargetError as exc:
         raise RecipeError(str(exc)) from None
-    missing = [k for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
+    missing = [str(k) for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
     if missing:
         raise RecipeError(f"stage '{name}': `{missing[0]}` has no value; set it with {name}.{missing[0]}=...")
     if any(k in node for k in RUNNER_KEYS):
         node = OmegaConf.create({k: v for k, v in node.items() if k not in RUNNER_KEYS})
     try:
-        params = OmegaConf.to_container(node, resolve=True)
+        params = plain_dict(node)
         params.pop("_target_", None)
         return cls.model_validate(params)
     except ValidationError as exc:
@@ -180,7 +188,7 @@ def _check_llm_reached(name: str, sm: StageMetrics, provider: dict[str, Any], me
 
 
 def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
-    base = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
+    base = plain_dict(cfg.provider) if "provider" in cfg else {}
     merged = dict(base or {})
     merged.update({k: v for k, v in (stage.llm or {}).items() if v is not None})
     return merged
@@ -190,7 +198,7 @@ def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> s
     from synthrun.llm.provider_config import answer_fields
 
     provider = answer_fields(provider)  # settings that change how calls are made, not what they return
-    stage = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in RUNNER_KEYS}
+    stage = {k: v for k, v in plain_dict(node).items() if k not in RUNNER_KEYS}
     blob = json.dumps(
         {"stage": stage, "provider": provider, "up": upstream},
         sort_keys=True, default=str,
@@ -227,7 +235,7 @@ def _load_output(path: Path, stage: Stage) -> list[Any]:
 
 def save_config(cfg: DictConfig, run_dir: Path, name: str = "config.yaml") -> None:
     """Write the composed, resolved config with secret-looking values redacted."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = plain_dict(cfg)
     plain = {k: v for k, v in plain.items() if k != "hydra"}
     atomic_write_text(run_dir / name, OmegaConf.to_yaml(OmegaConf.create(redact(plain))))
 
@@ -288,7 +296,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     folder = _Folder(cfg, run_dir, live, keep)
 
     run_id = f"{cfg.recipe_name}/{run_dir.name}"
-    provider = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
+    provider = plain_dict(cfg.provider) if "provider" in cfg else {}
     metrics = RunMetrics(
         run_id=run_id, recipe=str(cfg.recipe_name), provider=provider.get("name"),
         model=provider.get("model"), overrides=[redact_text(str(o)) for o in overrides or []],

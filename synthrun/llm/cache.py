@@ -83,7 +83,8 @@ class ResponseCache:
         with self._lock:
             row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
         if row:
-            return loads(row[0])
+            value: dict[str, Any] = loads(row[0])
+            return value
         return self._spilled.get(key)
 
     def _insert(self, rows: list[tuple[str, str, bytes, float]]) -> None:
@@ -147,7 +148,8 @@ class ResponseCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            return count
 
     def close(self) -> None:
         with self._lock:

@@ -7,8 +7,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -19,10 +20,11 @@ from synthrun.llm.cache import ResponseCache, request_key
 from synthrun.llm.jsonparse import ParseFailure, parse_answer
 from synthrun.llm.pricing import token_prices
 from synthrun.llm.provider_config import ProviderConfig, whole_number
-from synthrun.llm.transport import TransportError, api_key
+from synthrun.llm.transport import Completion, TransportError, api_key
 from synthrun.llm.types import LLMRequest, LLMResult, LLMStats
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SAMPLING_DEFAULTS = ("temperature", "max_tokens", "seed")
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
@@ -81,7 +83,7 @@ class LLMClient:
         self.cache = ResponseCache(cache_path) if cache_path else None
         self._transport = make_transport(cfg)
         self._schemas: dict[type[BaseModel], tuple[Any, dict[str, Any] | None]] = {}
-        self._inflight: dict[str, asyncio.Future] = {}
+        self._inflight: dict[str, asyncio.Future[LLMResult]] = {}
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._logged: set[str] = set()
@@ -230,7 +232,7 @@ class LLMClient:
                        f"the provider")
 
     @staticmethod
-    def _run_sync(coro):
+    def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -249,7 +251,8 @@ class LLMClient:
         thread.join()
         if "error" in box:
             raise box["error"]
-        return box["value"]
+        value: T = box["value"]
+        return value
 
     async def _amap_and_close(self, requests: list[LLMRequest], desc: str) -> list[LLMResult]:
         try:
@@ -280,7 +283,7 @@ class LLMClient:
             self._sem_loop = loop
         return self._sem
 
-    def _wait(self, retry_state) -> float:
+    def _wait(self, retry_state: Any) -> float:
         from tenacity import wait_exponential, wait_random
 
         exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -291,7 +294,7 @@ class LLMClient:
         return backoff(retry_state)
 
     async def _send(self, messages: list[dict[str, Any]], params: dict[str, Any],
-                    response_format: dict[str, Any] | None, counter: list[int]):
+                    response_format: dict[str, Any] | None, counter: list[int]) -> Completion:
         """One answer from the transport, retrying transient failures with back-off."""
         sem = self._semaphore()
         try:  # first attempt without tenacity's overhead: it almost always succeeds
@@ -303,13 +306,13 @@ class LLMClient:
             first_error = exc
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-        def before_sleep(state) -> None:
+        def before_sleep(state: Any) -> None:
             self.stats.retries += 1
 
         # tenacity's attempt 1 re-raises the first failure, so its counting and waits line up.
         state_err: list[BaseException] = [first_error]
 
-        async def attempt() -> Any:
+        async def attempt() -> Completion:
             if state_err:
                 raise state_err.pop()
             async with sem:
@@ -322,10 +325,11 @@ class LLMClient:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return await retrying(attempt)
+        completion: Completion = await retrying(attempt)
+        return completion
 
     async def _attempt(self, messages: list[dict[str, Any]], params: dict[str, Any],
-                       response_format: dict[str, Any] | None, counter: list[int]):
+                       response_format: dict[str, Any] | None, counter: list[int]) -> Completion:
         """One attempt through the circuit breaker (fails at once, unsent, when it is open)."""
         self._breaker_check()
         counter[0] += 1

@@ -140,10 +140,10 @@ class HTTPTransport:
         self._reasoning = model_prefix(str(provider.get("model"))) == "openai" and bool(
             _OPENAI_REASONING.match(self.model)
         )
-        self._session = None
+        self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _get_session(self):
+    def _get_session(self) -> Any:
         import aiohttp
 
         loop = asyncio.get_running_loop()
@@ -215,7 +215,7 @@ class HTTPTransport:
         self._loop = None
 
 
-def import_litellm():
+def import_litellm() -> Any:
     """Import litellm (slow: seconds) with the offline price map and quiet logging."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import logging
@@ -263,9 +263,9 @@ class LiteLLMTransport:
         self.model = str(provider.get("model") or "")
         self.api_base = provider.get("api_base") or None
         self.timeout = timeout
-        self._litellm = None
+        self._litellm: Any = None
 
-    def _module(self):
+    def _module(self) -> Any:
         if self._litellm is None:
             litellm = import_litellm()
             if self.model.startswith("local/"):
