@@ -90,18 +90,6 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
     return len(lines)
 
 
-def append_jsonl(path: str | Path, row: Any) -> None:
-    """Append one row as a single write; a crash can only leave a torn *last* line."""
-    if hasattr(row, "model_dump"):
-        row = row.model_dump(mode="json")
-    data = (dumps(row) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
-
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield rows; a torn last line (no newline, bad JSON) from a crash is skipped."""
     with open(path, encoding="utf-8") as fh:
