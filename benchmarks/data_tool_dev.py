@@ -52,7 +52,7 @@ def _shape(s: Any) -> str:
     return " x ".join(str(x) for x in s) if isinstance(s, list) else str(s)
 
 
-def render(tool: str, args: dict[str, Any], result: Any) -> str:
+def render(tool: str, args: dict[str, Any], result: Any) -> str:  # noqa: C901 - one flat branch per tool
     """One answer sentence stating what ``result`` of ``tool`` says (shared by good and bad rows)."""
     obj = str(args.get("handle") or args.get("dataset") or args.get("group") or args.get("dataset_path")
               or args.get("path") or args.get("file_path") or "it")
