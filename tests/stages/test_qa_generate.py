@@ -12,8 +12,9 @@ import pytest
 from synthrun.ingest import store
 from synthrun.io import read_jsonl
 from synthrun.records import Chunk
+from synthrun.stages.generation import allocate
 from synthrun.stages.load_chunks import LoadChunks
-from synthrun.stages.qa_generate import GenerateQA, allocate
+from synthrun.stages.qa_generate import GenerateQA
 from tests.fixtures import make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
