@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthrun.tools.spec import ToolSpec
+
 
 def stable_id(*parts: Any, prefix: str = "") -> str:
     """Return a short deterministic id built from ``parts``."""
@@ -125,3 +127,11 @@ class ToolExample(Record):
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.__name__: cls for cls in (Record, Chunk, QAPair, CoTExample, ToolExample)
 }
+
+
+class ToolRecord(Record):
+    """One tool of a parsed spec (what ``tool_parse`` produces)."""
+
+    tool: ToolSpec
+    spec_name: str = ""
+    spec_format: str = ""

@@ -125,22 +125,26 @@ class LLMStage(Stage):
             collect(got, out, drops)
         return self.finish(out, drops, ctx)
 
-    def ask(self, ctx: StageContext, items: Iterable[tuple[Any, dict[str, Any]]], *, prompt: str,
-            schema: type[BaseModel] | None = None,
+    def ask(self, ctx: StageContext, items: Iterable[tuple[Any, dict[str, Any]]], *, prompt: str | Sequence[str],
+            schema: type[BaseModel] | Sequence[type[BaseModel] | None] | None = None,
             params: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
             messages: Sequence[list[dict[str, Any]]] | None = None, desc: str = "") -> list[LLMResult]:
         """Render ``prompt`` for each ``(tag, variables)`` pair and send all requests in one batch.
 
-        ``params`` is one mapping for every request or one per item; ``messages`` (one list per item)
-        replaces the rendered prompt for phases that continue a conversation. Each result carries its
-        item's tag in ``result.request.tag``; the order is the order of ``items``.
+        ``params`` is one mapping for every request or one per item; so are ``prompt`` (one name, or
+        one per item) and ``schema`` (one model, or one per item: answers shaped by each item, e.g.
+        an enum of the tools that can run next). ``messages`` (one list per item) replaces the
+        rendered prompt for phases that continue a conversation. Each result carries its item's tag
+        in ``result.request.tag``; the order is the order of ``items``.
         """
         pairs = list(items)
         per_item = params if isinstance(params, Sequence) else [params or self.params(None)] * len(pairs)
+        prompts = [prompt] * len(pairs) if isinstance(prompt, str) else list(prompt)
+        schemas = list(schema) if isinstance(schema, Sequence) else [schema] * len(pairs)
         requests = []
         for i, (tag, variables) in enumerate(pairs):
-            msgs = messages[i] if messages is not None else ctx.prompts.render(prompt, **variables)
-            requests.append(LLMRequest(messages=msgs, schema=schema, params=dict(per_item[i]), tag=tag))
+            msgs = messages[i] if messages is not None else ctx.prompts.render(prompts[i], **variables)
+            requests.append(LLMRequest(messages=msgs, schema=schemas[i], params=dict(per_item[i]), tag=tag))
         return ctx.llm.map(requests, desc=desc or self.desc or ctx.name) if requests else []
 
     def finish(self, out: list[Record], drops: list[Drop], ctx: StageContext) -> list[Record]:

@@ -93,7 +93,7 @@ class CurateTools(Stage):
 
     def run(self, records: list[Record], ctx: StageContext) -> list[ToolExample]:
         from synthrun.tools.labelled import as_tool_example
-        from synthrun.tools.stagekit import first_bad_step
+        from synthrun.tools.replay import first_bad_step
 
         kept: list[ToolExample] = []
         dropped: list[dict] = []
@@ -151,7 +151,7 @@ class CurateTools(Stage):
     @staticmethod
     def _recheck(examples: list[ToolExample], drop) -> list[ToolExample]:
         from synthrun.scoring.tool_gates import ToolGateConfig, check_all
-        from synthrun.tools.stagekit import example_tools
+        from synthrun.tools.replay import example_tools
 
         out = []
         for ex in examples:
@@ -164,8 +164,8 @@ class CurateTools(Stage):
         return out
 
     def _rewrite_answers(self, examples: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
-        from synthrun.tools.generation import _Answer, clean_text, clip
-        from synthrun.tools.stagekit import history_text
+        from synthrun.tools.generation import AnswerOut as _Answer, clean_text, clip
+        from synthrun.tools.replay import history_text
 
         reqs = [LLMRequest(messages=ctx.prompts.render(self.answer_prompt, instruction=ex.instruction,
                                                        history=history_text(ex)),
@@ -183,7 +183,7 @@ class CurateTools(Stage):
 
     def _rate(self, examples: list[ToolExample], ctx: StageContext, drop) -> list[ToolExample]:
         from synthrun.tools.generation import tool_line
-        from synthrun.tools.stagekit import example_tools, history_text
+        from synthrun.tools.replay import example_tools, history_text
 
         reqs = [LLMRequest(messages=ctx.prompts.render(
                     self.prompt, instruction=ex.instruction, history=history_text(ex),
@@ -210,7 +210,7 @@ class CurateTools(Stage):
     def judge_vars(self, ex: ToolExample) -> dict[str, Any]:
         """Prompt variables of the probability checks."""
         from synthrun.tools.generation import call_line, tool_line
-        from synthrun.tools.stagekit import example_tools, history_text
+        from synthrun.tools.replay import example_tools, history_text
 
         tools = example_tools(ex)
         by_name = {t.name: t for t in tools}

@@ -71,7 +71,7 @@ class EvaluateTools(Stage):
     max_tokens: int = Field(default=128, ge=32)
 
     def run(self, records: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
-        from synthrun.tools.stagekit import history_text
+        from synthrun.tools.replay import history_text
 
         executed = {ex.id or str(i): bool(ex.reasoning_path) and all(s.ok for s in ex.reasoning_path)
                     for i, ex in enumerate(records)}

@@ -47,7 +47,7 @@ class ExportTools(Stage):
 
     def run(self, records: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
         from synthrun.tools.export_formats import CONVERTERS
-        from synthrun.tools.stagekit import format_issues
+        from synthrun.tools.replay import format_issues
 
         kept: list[ToolExample] = []
         for ex in records:

@@ -43,7 +43,7 @@ class VerifyTools(Stage):
     max_tokens: int = Field(default=96, ge=16)
 
     def run(self, records: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
-        from synthrun.tools.stagekit import execute_example, format_issues, history_text
+        from synthrun.tools.replay import execute_example, format_issues, history_text
 
         checked = []
         engine = None

@@ -10,6 +10,6 @@ Modules (import them directly; nothing heavy is imported here):
 * :mod:`synthrun.tools.hdf5_fixtures` — the sample HDF5 files the HDF5 tools run on.
 * :mod:`synthrun.tools.generation` — query-first / chain-first example writing with the LLM.
 * :mod:`synthrun.tools.export_formats` — TRL, OpenAI, ShareGPT and reasoning-path rows.
-* :mod:`synthrun.tools.stagekit`, :mod:`synthrun.tools.genstage` — shared parts of the ``tool_*`` stages.
+* :mod:`synthrun.tools.replay`, :mod:`synthrun.tools.genstage` — shared parts of the ``tool_*`` stages.
 * :mod:`synthrun.tools.cli` — ``synthrun tools parse|graph``.
 """

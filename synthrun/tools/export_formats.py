@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from synthrun.records import ToolExample, ToolStep
-from synthrun.tools.spec import tools_from_dicts
+from synthrun.tools.loading import tools_from_dicts
 
 FORMATS = ("trl", "openai", "sharegpt", "reasoning")
 

@@ -12,7 +12,7 @@ from synthrun.stages.tool_generate_chain import GenerateToolChains
 from synthrun.stages.tool_parse import ParseTools
 from synthrun.tools.checker import check_path
 from synthrun.tools.graph import ToolGraph
-from synthrun.tools.spec import load_spec, tools_from_dicts
+from synthrun.tools.loading import load_spec, tools_from_dicts
 from tests.tools.fake_llm import fake_llm, make_ctx
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
