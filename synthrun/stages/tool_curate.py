@@ -164,7 +164,8 @@ class CurateTools(Stage):
         return out
 
     def _rewrite_answers(self, examples: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
-        from synthrun.tools.generation import AnswerOut as _Answer, clean_text, clip
+        from synthrun.tools.generation import AnswerOut as _Answer
+        from synthrun.tools.generation import clean_text, clip
         from synthrun.tools.replay import history_text
 
         reqs = [LLMRequest(messages=ctx.prompts.render(self.answer_prompt, instruction=ex.instruction,
