@@ -11,6 +11,7 @@ from synthrun.formats import CotStyle, Format, FormatError, convert, specialize
 from synthrun.io import write_jsonl
 from synthrun.records import Record
 from synthrun.stage import Stage, StageError
+from synthrun.stages.dataset_files import declare
 
 
 def dataset_path(stage_dir: Path, fmt: str, filename: str | None) -> Path:
@@ -70,6 +71,7 @@ class Export(Stage):
             ctx.fail(reason, n)
         path = dataset_path(ctx.stage_dir, self.format, self.filename)
         write_jsonl(path, rows)
+        declare(ctx.summary, {path.name: path})
         ctx.summary.update({
             "dataset_file": str(path),
             "format": self.format,

@@ -11,6 +11,7 @@ from synthrun.context import StageContext
 from synthrun.io import write_jsonl
 from synthrun.records import Record, ToolExample
 from synthrun.stage import Stage
+from synthrun.stages.dataset_files import declare
 
 ToolFormat = Literal["trl", "openai", "sharegpt", "reasoning"]
 
@@ -78,4 +79,5 @@ class ExportTools(Stage):
                             "validation": len(val), "files": files,
                             "real_steps": sum(1 for ex in kept for s in ex.reasoning_path if not s.simulated),
                             "simulated_steps": sum(1 for ex in kept for s in ex.reasoning_path if s.simulated)})
+        declare(ctx.summary, files)
         return kept
