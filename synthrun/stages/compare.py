@@ -13,10 +13,10 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, Field, StringConstraints
 
 from synthrun.context import StageContext
+from synthrun.errors import StageError
 from synthrun.io import atomic_write_text, read_jsonl, write_json
-from synthrun.llm.types import LLMRequest
 from synthrun.records import Record
-from synthrun.stage import Stage, StageError
+from synthrun.stages.llm_stage import LLMStage
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 _THINK = re.compile(r"^\s*<think>\s*(.*?)\s*</think>\s*(.*)$", re.S)
@@ -138,37 +138,19 @@ def read_dataset(path: str | Path) -> list[dict[str, Any]]:
 def near_duplicate_rate(texts: list[str], threshold: float = 0.7, ngram: int = 5, num_perm: int = 128) -> float:
     """Share of ``texts`` that :class:`~synthrun.stages.dedup.Dedup` would remove as duplicates.
 
-    Uses Dedup's own passes (exact after normalisation, then MinHash LSH on character
+    Uses Dedup's own passes (:mod:`synthrun.minhash`) (exact after normalisation, then MinHash LSH on character
     n-grams verified by exact Jaccard >= ``threshold``); each group of duplicates keeps one text.
     """
     import numpy as np
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from synthrun.stages.dedup import (
-        candidate_pairs,
-        jaccard_pairs,
-        lsh_params,
-        minhash_signatures,
-        normalize,
-        shingle_hashes,
-    )
+    from synthrun.minhash import near_duplicate_pairs
 
     n = len(texts)
     if n < 2:
         return 0.0
-    norm = [normalize(t) or t.strip() for t in texts]
-    hashes, offsets = shingle_hashes(norm, ngram)
-    sig = minhash_signatures(hashes, offsets, num_perm)
-    cand = candidate_pairs(sig, *lsh_params(threshold, num_perm))
-    near = cand[jaccard_pairs(cand, hashes, offsets) >= threshold] if len(cand) else cand
-    first: dict[str, int] = {}
-    exact = []
-    for i, t in enumerate(norm):
-        j = first.setdefault(t, i)
-        if j != i:
-            exact.append((j, i))
-    edges = np.concatenate([near.reshape(-1, 2), np.array(exact, dtype=np.int64).reshape(-1, 2)])
+    edges = near_duplicate_pairs(texts, threshold, ngram, num_perm)
     graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
     groups, _ = connected_components(graph, directed=False)
     return round((n - groups) / n, 4)
@@ -291,7 +273,7 @@ def render_markdown(rows: list[dict[str, Any]], best: str, why: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Compare(Stage):
+class Compare(LLMStage):
     """Compare dataset files and recommend one (a source stage; it needs no input records).
 
     Each dataset is a JSONL file of synthrun records (QA, CoT, tool-use; e.g. a stage's
@@ -312,6 +294,7 @@ class Compare(Stage):
         prompt: Judge prompt name (``prompts/compare_judge.yaml``).
         max_chars: Characters of each question/answer shown to the judge.
         max_tokens: Token budget of one judge call.
+        temperature: Sampling temperature of the judge.
         seed: Sampling seed; defaults to the run's seed.
     """
 
@@ -328,6 +311,7 @@ class Compare(Stage):
     prompt: str = "compare_judge"
     max_chars: int = Field(default=600, ge=50)
     max_tokens: int = Field(default=300, ge=32)
+    temperature: float = Field(default=0.0, ge=0, le=2)
     seed: int | None = None
 
     def named_paths(self) -> dict[str, str]:
@@ -379,17 +363,15 @@ class Compare(Stage):
     def _judge(self, rows: list[dict[str, Any]], loaded: dict[str, list[dict[str, Any]]],
                ctx: StageContext) -> None:
         rng = random.Random(ctx.seed if self.seed is None else self.seed)
-        requests = []
+        items = []
         for row in rows:
             examples = loaded[row["name"]]
             picked = rng.sample(examples, min(self.sample_size, len(examples)))
             samples = [{"question": e["question"][: self.max_chars], "answer": e["answer"][: self.max_chars],
                         "reasoning": [s[: self.max_chars] for s in e["reasoning"]]} for e in picked]
-            messages = ctx.prompts.render(self.prompt, dataset=row["name"], samples=samples, n_total=len(examples))
-            requests.append(LLMRequest(messages=messages, schema=DatasetJudgeOut,
-                                       params={"max_tokens": self.max_tokens, "temperature": 0.0},
-                                       tag=(row, len(picked))))
-        for res in ctx.llm.map(requests, desc="judge datasets"):
+            items.append(((row, len(picked)), {"dataset": row["name"], "samples": samples, "n_total": len(examples)}))
+        for res in self.ask(ctx, items, prompt=self.prompt, schema=DatasetJudgeOut, params=self.params(None),
+                            desc="judge datasets"):
             row, n = res.request.tag
             if not res.ok:
                 ctx.fail(f"judge_{res.error}")
