@@ -14,14 +14,12 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from synthrun.context import StageContext
 from synthrun.errors import StageError
+from synthrun.formats import read_back
 from synthrun.io import atomic_write_text, read_jsonl, write_json
 from synthrun.records import Record
 from synthrun.stages.llm_stage import LLMStage
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-_THINK = re.compile(r"^\s*<think>\s*(.*?)\s*</think>\s*(.*)$", re.S)
-_STEP = re.compile(r"^Step \d+:\s*(.*)$")
-_ALPACA_TEXT = re.compile(r"### Instruction:\n(.*?)\n\n### Response:\n(.*)$", re.S)
 _TOKEN = re.compile(r"\w+")
 
 
@@ -34,69 +32,29 @@ class DatasetJudgeOut(BaseModel):
     summary: str = Field(default="", max_length=400)
 
 
-def split_reasoning(response: str) -> tuple[list[str], str]:
-    """Recover (reasoning steps, answer) from an exported assistant turn (``steps`` or ``think_tags`` style)."""
-    m = _THINK.match(response)
-    if m:
-        return [s.strip() for s in m.group(1).splitlines() if s.strip()], m.group(2).strip()
-    head, sep, answer = response.rpartition("\n\nAnswer: ")
-    if sep:
-        lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
-        steps = [_STEP.match(ln) for ln in lines]
-        if lines and all(steps):
-            return [s.group(1) for s in steps if s], answer.strip()
-    return [], response.strip()
-
-
-def _turns(turns: list[dict[str, Any]], role_key: str, content_key: str, user: set[str],
-           assistant: set[str]) -> tuple[str, str] | None:
-    question = next((t.get(content_key) for t in reversed(turns) if t.get(role_key) in user), None)
-    answer = next((t.get(content_key) for t in reversed(turns) if t.get(role_key) in assistant), None)
-    if isinstance(question, str) and isinstance(answer, str):
-        return question, answer
-    return None
-
-
 def to_example(row: dict[str, Any]) -> dict[str, Any] | None:
     """Read one dataset row back to a plain example, whatever format it was written in.
 
-    Understands synthrun records (QA, CoT, tool-use) and the export formats ChatML
-    (``messages``), ShareGPT (``conversations``), Alpaca (``instruction``/``output``) and Alpaca
-    text (``text``), with their optional ``metadata`` (id, provenance, rating).
+    Every format module of :mod:`synthrun.formats` reads its own rows back (synthrun records,
+    ChatML, ShareGPT, Alpaca, Alpaca text, the tool-use formats ...); the row's optional
+    ``metadata`` (id, provenance, rating) is read here.
 
     Returns:
         ``{"format", "question", "answer", "reasoning", "source", "question_type", "rating"}``
-        (``rating`` is the total or None), or None for a row of no known shape.
+        (``format`` is ``record`` for a synthrun record; ``rating`` is the total or None), or None
+        for a row of no known shape.
     """
-    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
-    fmt, reasoning, qa = "record", [], None
-    if isinstance(row.get("question"), str) and isinstance(row.get("answer"), str):
-        qa = row["question"], row["answer"]
-        steps = row.get("reasoning")
-        reasoning = [str(s) for s in steps] if isinstance(steps, list) else []
-    elif isinstance(row.get("instruction"), str) and "reasoning_path" in row:
-        qa = row["instruction"], str(row.get("final_answer") or "")
-        reasoning = [str(s.get("thought") or s.get("tool") or "") for s in row.get("reasoning_path") or []
-                     if isinstance(s, dict)]
-    elif isinstance(row.get("messages"), list):
-        fmt, qa = "chatml", _turns(row["messages"], "role", "content", {"user"}, {"assistant"})
-    elif isinstance(row.get("conversations"), list):
-        fmt, qa = "sharegpt", _turns(row["conversations"], "from", "value", {"human", "user"}, {"gpt", "assistant"})
-    elif isinstance(row.get("instruction"), str) and isinstance(row.get("output"), str):
-        extra = row.get("input") if isinstance(row.get("input"), str) else ""
-        fmt, qa = "alpaca", (row["instruction"] + (f"\n\n{extra}" if extra.strip() else ""), row["output"])
-    elif isinstance(row.get("text"), str) and (m := _ALPACA_TEXT.search(row["text"])):
-        fmt, qa = "alpaca_text", (m.group(1), m.group(2))
-    if qa is None:
+    found = read_back(row)
+    if found is None:
         return None
-    question, answer = qa[0].strip(), qa[1].strip()
-    if fmt != "record":
-        reasoning, answer = split_reasoning(answer)
+    fmt, got = found
+    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
     prov = row.get("provenance") or meta.get("provenance") or {}
     rating = row.get("rating") or meta.get("rating") or {}
     total = rating.get("total") if isinstance(rating, dict) else None
     return {
-        "format": fmt, "question": question, "answer": answer, "reasoning": reasoning,
+        "format": "record" if fmt == "jsonl" else fmt, "question": got.question.strip(),
+        "answer": got.answer.strip(), "reasoning": got.reasoning,
         "source": (prov.get("source") if isinstance(prov, dict) else None) or row.get("source") or None,
         "question_type": row.get("question_type") or meta.get("question_type") or None,
         "rating": float(total) if isinstance(total, (int, float)) else None,
@@ -277,8 +235,8 @@ class Compare(LLMStage):
     """Compare dataset files and recommend one (a source stage; it needs no input records).
 
     Each dataset is a JSONL file of synthrun records (QA, CoT, tool-use; e.g. a stage's
-    ``data.jsonl``) or an exported ChatML / Alpaca / ShareGPT / Alpaca-text file (read back to
-    question and answer), a JSON array of such rows, or a stage folder. For each one the stage
+    ``data.jsonl``) or a file in any training format of :mod:`synthrun.formats` (read back to
+    question and answer by the format's own module), a JSON array of such rows, or a stage folder. For each one the stage
     computes count, mean rating, source diversity (distinct sources / count), question-type
     mix, chain-of-thought share, lengths and near-duplicate rate (MinHash), asks the LLM judge
     about a random sample, and writes ``report.md`` and ``report.json`` naming the recommended
