@@ -76,7 +76,7 @@ class LLMStage(Stage):
     Attributes:
         prompt: Prompt name (``prompts/<name>.yaml``) or path of a prompt file.
         max_tokens: Token budget of one answer.
-        temperature: Sampling temperature of the stage's requests.
+        temperature: Sampling temperature of the stage's requests (None: the provider's default).
     """
 
     #: Pydantic model the answer must validate against (None: free text in ``result.text``).
@@ -86,7 +86,7 @@ class LLMStage(Stage):
 
     prompt: str = ""
     max_tokens: int = Field(default=512, ge=1)
-    temperature: float = Field(default=0.7, ge=0, le=2)
+    temperature: float | None = Field(default=0.7, ge=0, le=2)
 
     # ------------------------------------------------------------------ what a stage declares
 
@@ -104,26 +104,46 @@ class LLMStage(Stage):
 
     def params(self, record: Any) -> dict[str, Any]:
         """Sampling parameters of the request for ``record``."""
+        if self.temperature is None:
+            return {"max_tokens": self.max_tokens}
         return {"max_tokens": self.max_tokens, "temperature": self.temperature}
 
     def prepare(self, records: list[Any], ctx: StageContext) -> list[Any]:
         """Records to ask about (override to skip some or to reshape them first)."""
         return records
 
+    def prompt_for(self, item: Any) -> str:
+        """The prompt of ``item``'s request (default: the ``prompt`` field)."""
+        return self.prompt
+
+    def schema_for(self, item: Any) -> type[BaseModel] | None:
+        """The answer schema of ``item``'s request (default: ``answer_schema``)."""
+        return self.answer_schema
+
     # ------------------------------------------------------------------ the loop
 
     def run(self, records: list[Any], ctx: StageContext) -> list[Record]:
+        return self.finish(*self.run_loop(records, ctx), ctx)
+
+    def run_loop(self, records: list[Any], ctx: StageContext) -> tuple[list[Record], list[Drop]]:
+        """The loop without :meth:`finish`: ask about every prepared item, sort outcomes into kept and dropped.
+
+        Stages with a later phase (a topic check, de-duplication) call this, work on its output and then
+        :meth:`finish` with all drops.
+        """
         items = self.prepare(records, ctx)
-        results = self.ask(ctx, [(item, self.to_vars(item)) for item in items], prompt=self.prompt,
-                           schema=self.answer_schema, params=[self.params(item) for item in items])
+        results = self.ask(ctx, [(item, self.to_vars(item)) for item in items],
+                           prompt=[self.prompt_for(item) for item in items],
+                           schema=[self.schema_for(item) for item in items],
+                           params=[self.params(item) for item in items])
         out: list[Record] = []
         drops: list[Drop] = []
         for res in results:
-            record = res.request.tag
-            got = self.from_answer(record, res.parsed if self.answer_schema else res.text, res) if res.ok \
-                else self.on_error(record, res)
+            item = res.request.tag
+            got = self.from_answer(item, res.parsed if res.request.schema else res.text, res) if res.ok \
+                else self.on_error(item, res)
             collect(got, out, drops)
-        return self.finish(out, drops, ctx)
+        return out, drops
 
     def ask(self, ctx: StageContext, items: Iterable[tuple[Any, dict[str, Any]]], *, prompt: str | Sequence[str],
             schema: type[BaseModel] | Sequence[type[BaseModel] | None] | None = None,
@@ -131,16 +151,16 @@ class LLMStage(Stage):
             messages: Sequence[list[dict[str, Any]]] | None = None, desc: str = "") -> list[LLMResult]:
         """Render ``prompt`` for each ``(tag, variables)`` pair and send all requests in one batch.
 
-        ``params`` is one mapping for every request or one per item; so are ``prompt`` (one name, or
-        one per item) and ``schema`` (one model, or one per item: answers shaped by each item, e.g.
-        an enum of the tools that can run next). ``messages`` (one list per item) replaces the
-        rendered prompt for phases that continue a conversation. Each result carries its item's tag
-        in ``result.request.tag``; the order is the order of ``items``.
+        ``prompt``, ``schema`` and ``params`` are one value for every request or a sequence with one per
+        item; ``messages`` (one list per item) replaces the rendered prompt for phases that continue a
+        conversation. Each result carries its item's tag in ``result.request.tag``; the order is the order
+        of ``items``.
         """
         pairs = list(items)
-        per_item = params if isinstance(params, Sequence) else [params or self.params(None)] * len(pairs)
-        prompts = [prompt] * len(pairs) if isinstance(prompt, str) else list(prompt)
-        schemas = list(schema) if isinstance(schema, Sequence) else [schema] * len(pairs)
+        n = len(pairs)
+        prompts = [prompt] * n if isinstance(prompt, str) else list(prompt)
+        schemas = list(schema) if isinstance(schema, Sequence) else [schema] * n
+        per_item = params if isinstance(params, Sequence) else [params or self.params(None)] * n
         requests = []
         for i, (tag, variables) in enumerate(pairs):
             msgs = messages[i] if messages is not None else ctx.prompts.render(prompts[i], **variables)
