@@ -9,7 +9,7 @@ Two strategies share one loop:
 * **chain-first** (``tool_generate_chain``, ToolGrad): sample a valid chain from the graph, let
   the model fill each call, run it, and only then write the request the chain answers.
 
-The LLM loop that writes the plans lives in :mod:`synthrun.stages.tool_writer`; this module holds
+The LLM loop that writes the plans is the generate stages' (``stages/tool_writer.py``); this module holds
 what it needs and does not talk to a model: the :class:`Plan` of one example, the :class:`Planner`
 that makes plans from the dependency graph and works out the next call of a plan, the per-call
 answer schemas, and the text checks applied to what the model writes.
