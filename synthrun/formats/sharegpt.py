@@ -61,5 +61,19 @@ def _write_tool(record: Record, opts: WriteOptions) -> dict[str, Any]:
 def parse(row: dict[str, Any]) -> ReadBack | None:
     if not isinstance(row.get("conversations"), list):
         return None
-    qa = last_turns(row["conversations"], "from", "value", {"human", "user"}, {"gpt", "assistant"})
-    return ReadBack(qa[0], qa[1]) if qa else None
+    turns = row["conversations"]
+    qa = last_turns(turns, "from", "value", {"human", "user"}, {"gpt", "assistant"})
+    if qa is None:
+        return None
+    calls = [t.get("value") for t in turns if isinstance(t, dict) and t.get("from") == "function_call"]
+    if not calls:
+        return ReadBack(qa[0], qa[1])
+    return ReadBack(qa[0], qa[1], [_called(c) for c in calls], split=True)
+
+
+def _called(value: Any) -> str:
+    """The function name of a ``function_call`` turn (its JSON ``{"name", "arguments"}``)."""
+    try:
+        return str(json.loads(value).get("name") or "")
+    except (TypeError, ValueError, AttributeError):
+        return str(value)
