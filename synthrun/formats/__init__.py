@@ -84,7 +84,8 @@ def convert(record: Record, fmt: str, *, system_prompt: str | None = None, cot_s
         FormatError: Unknown format, or a record without a question/answer shape.
     """
     opts = WriteOptions(system_prompt=system_prompt, cot_style=cot_style, include_provenance=include_provenance)
-    return get(fmt, "qa").write(specialize(record), opts)
+    row: dict[str, Any] = get(fmt, "qa").write(specialize(record), opts)
+    return row
 
 
 def read_back(row: dict[str, Any]) -> tuple[str, ReadBack] | None:

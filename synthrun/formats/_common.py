@@ -196,8 +196,3 @@ def last_turns(turns: list[Any], role_key: str, content_key: str, user: set[str]
     if isinstance(question, str) and isinstance(answer, str):
         return question, answer
     return None
-
-
-def row_meta(row: dict[str, Any]) -> dict[str, Any]:
-    meta = row.get("metadata")
-    return meta if isinstance(meta, dict) else {}

@@ -26,5 +26,5 @@ def write(record: Record, opts: WriteOptions) -> dict[str, Any]:
 def parse(row: dict[str, Any]) -> ReadBack | None:
     if not (isinstance(row.get("instruction"), str) and isinstance(row.get("output"), str)):
         return None
-    extra = row.get("input") if isinstance(row.get("input"), str) else ""
+    extra = row["input"] if isinstance(row.get("input"), str) else ""
     return ReadBack(row["instruction"] + (f"\n\n{extra}" if extra.strip() else ""), row["output"])

@@ -39,7 +39,7 @@ def parse(row: dict[str, Any]) -> ReadBack | None:
     solution = row.get("solution")
     if not (isinstance(row.get("instruction"), str) and isinstance(solution, dict)):
         return None
-    steps = solution.get("reasoning_path") if isinstance(solution.get("reasoning_path"), list) else []
+    steps = solution["reasoning_path"] if isinstance(solution.get("reasoning_path"), list) else []
     reasoning = [str(s.get("thought") or s.get("tool") or "") for s in steps if isinstance(s, dict)]
     return ReadBack(row["instruction"], str(solution.get("final_answer") or ""), reasoning,
                     split=True)

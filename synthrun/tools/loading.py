@@ -100,7 +100,7 @@ def parse_spec(data: Any, fmt: str = "auto", origin: str = "<spec>") -> ToolSet:
     return toolset
 
 
-def load_spec(source: str | Path | dict | list, fmt: str = "auto") -> ToolSet:
+def load_spec(source: str | Path | dict[str, Any] | list[Any], fmt: str = "auto") -> ToolSet:
     """Load a tool spec from a file path (JSON or YAML) or already parsed data."""
     if isinstance(source, (dict, list)):
         return parse_spec(source, fmt, "<spec>")

@@ -332,8 +332,9 @@ def type_from_schema(schema: dict[str, Any] | None) -> str:
     """The type string of a JSON Schema (``x-type`` wins; ``type`` lists become unions)."""
     if not isinstance(schema, dict) or not schema:
         return "any"
-    if isinstance(schema.get("x-type"), str):
-        return schema["x-type"]
+    x_type = schema.get("x-type")
+    if isinstance(x_type, str):
+        return x_type
     t = schema.get("type")
     if isinstance(t, list):
         return "|".join(str(x) for x in t) or "any"
