@@ -9,11 +9,12 @@ come from :mod:`synthrun.tools.generation`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
+from synthrun.llm.types import LLMResult
 from synthrun.records import Provenance, ToolExample, ToolStep, stable_id
 from synthrun.stages.llm_stage import Drop
 from synthrun.tools.generation import (
@@ -34,12 +35,44 @@ from synthrun.tools.generation import (
 
 if TYPE_CHECKING:
     from synthrun.context import StageContext
-    from synthrun.stages.tool_generate_base import ToolGenerateBase
 
 #: Prompt of each phase; a stage's ``prompts`` mapping overrides them by key.
 DEFAULT_PROMPTS = {"instruction": "tool_instruction", "step": "tool_step", "choose": "tool_choose",
                    "request": "tool_chain_request", "answer": "tool_answer",
                    "request_call": "tool_request_from_call"}
+
+class WriterStage(Protocol):
+    """What the writer uses of its stage (``ToolGenerateBase``): its knobs and :meth:`LLMStage.ask`."""
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    @property
+    def temperature(self) -> float | None: ...
+
+    @property
+    def text_retries(self) -> int: ...
+
+    @property
+    def text_tokens(self) -> int: ...
+
+    @property
+    def max_steps(self) -> int: ...
+
+    @property
+    def answer(self) -> bool: ...
+
+    @property
+    def request_from(self) -> str: ...
+
+    @property
+    def prompts(self) -> dict[str, str]: ...
+
+    def ask(self, ctx: StageContext, items: Iterable[tuple[Any, dict[str, Any]]], *, prompt: str | Sequence[str],
+            schema: type[BaseModel] | Sequence[type[BaseModel] | None] | None = None,
+            params: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+            messages: Sequence[list[dict[str, Any]]] | None = None, desc: str = "") -> list[LLMResult]: ...
+
 
 #: ``build(plan) -> (prompt name, prompt variables)`` for one text phase.
 Build = Callable[[Plan], tuple[str, dict[str, Any]]]
@@ -55,7 +88,7 @@ class ToolWriter:
         spec_name: Name of the spec (provenance).
     """
 
-    def __init__(self, stage: ToolGenerateBase, ctx: StageContext, planner: Planner, spec_name: str = "tools"):
+    def __init__(self, stage: WriterStage, ctx: StageContext, planner: Planner, spec_name: str = "tools"):
         self.stage = stage
         self.ctx = ctx
         self.planner = planner
