@@ -64,7 +64,7 @@ class FakeLLM:
         self._errors: deque[str] = deque()
 
     def fail_next(self, *errors: str) -> None:
-        """The next ``len(errors)`` requests fail with these error codes, in order."""
+        """The next ``len(errors)`` requests fail with these error codes, in order (``""``: answered normally)."""
         self._errors.extend(errors)
 
     def map(self, requests: list[LLMRequest], desc: str = "") -> list[LLMResult]:
@@ -78,8 +78,9 @@ class FakeLLM:
     def _answer(self, request: LLMRequest) -> LLMResult:
         self.requests.append(request)
         self.stats.calls += 1
-        if self._errors:
-            return self._failed(request, self._errors.popleft())
+        error = self._errors.popleft() if self._errors else ""
+        if error:
+            return self._failed(request, error)
         got = self.responder(request)
         if isinstance(got, LLMResult):
             if got.error:

@@ -21,6 +21,7 @@ def allocate(n_chunks: int, n_pairs: int | None, target_pairs: int | None) -> li
 def chunk_provenance(chunk: Chunk, *, keep_source_text: bool, model: str, prompt: str, run_id: str,
                      stage: str) -> Provenance:
     """Provenance of a record generated from ``chunk`` (its text kept only with ``keep_source_text``)."""
-    return Provenance(chunk_id=chunk.id, source=chunk.source, table=chunk.table,
-                      source_text=chunk.text if keep_source_text else None, model=model, prompt=prompt,
-                      run_id=run_id, stage=stage)
+    return Provenance.model_validate({
+        "chunk_id": chunk.id, "source": chunk.source, "table": chunk.table,
+        "source_text": chunk.text if keep_source_text else None, "model": model, "prompt": prompt,
+        "run_id": run_id, "stage": stage})

@@ -8,11 +8,15 @@ A stage that asks a model something about each record subclasses :class:`LLMStag
 * ``from_answer(record, answer, result)`` -> a record, a list of records (fan-out), or a
   :class:`Drop` (the record left out, with a reason code and a human detail).
 
+Per item (``prepare`` may reshape the records into work items first), ``prompt_for(item)`` and
+``schema_for(item)`` may choose another prompt or schema, and ``params(item)`` sets sampling parameters.
+
 The base renders the prompt, sends every request through ``ctx.llm`` in one batch, turns failed
 requests into ``Drop(record, "llm_<error>")`` (override :meth:`LLMStage.on_error` to keep the record
 instead), counts every drop under its reason and writes ONE ``dropped.jsonl`` per stage with the keys
-``id, stage, reason, detail, record``. Multi-phase stages call :meth:`LLMStage.ask` once per phase
-with the same parts and finish with :meth:`LLMStage.finish`::
+``id, stage, reason, detail, record``. Multi-phase stages call :meth:`LLMStage.run_loop` (the loop without
+``finish``) and/or :meth:`LLMStage.ask` once per phase with the same parts and end with
+:meth:`LLMStage.finish`::
 
     class Shout(LLMStage):
         input_type = QAPair

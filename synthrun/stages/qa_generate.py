@@ -246,7 +246,8 @@ class GenerateQA(LLMStage):
     def _topic_filter(self, pairs: list[QAPair], ctx: StageContext, drops: list[Drop]) -> list[QAPair]:
         if not self.topic or not self.topic.strip():
             raise StageError(f"{ctx.name}: `topic` is empty")
-        named, unnamed = [], []
+        named: list[QAPair] = []
+        unnamed: list[QAPair] = []
         for p in pairs:
             (named if names_topic(self.topic, p.question, p.answer) else unnamed).append(p)
         ctx.summary["topic_named"] = len(named)  # kept without asking: the pair names the topic

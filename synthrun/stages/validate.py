@@ -142,4 +142,4 @@ class Validate(RubricJudge):
         atomic_write_text(ctx.stage_dir / "report.md", render_markdown(report))
         ctx.summary["report"] = report
         ctx.log.info("validated %d records: %s", len(out), report["bands"])
-        return self.finish(out, [], ctx)
+        return self.finish(list[Record](out), [], ctx)

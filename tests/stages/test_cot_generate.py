@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.records import Chunk, CoTExample, Provenance
 from synthrun.stages.cot_generate import GenerateCoT
 from synthrun.stages.reasoning import reasoning_schema
@@ -108,10 +107,7 @@ def local_provider(**overrides) -> dict:
 @pytest.mark.slow
 def test_embedded_model_writes_cot_examples(tmp_path):
     """The real embedded model, decoding constrained to the schema: 2-5 non-empty steps and an answer."""
-    stage_dir = tmp_path / "gen"
-    stage_dir.mkdir()
-    ctx = StageContext(name="generate", run_id="r", run_dir=tmp_path, stage_dir=stage_dir,
-                       provider=local_provider(), show_progress=False)
+    ctx = make_ctx(tmp_path, "generate", provider=local_provider())
     title, text = HDF5_PASSAGES[2]
     examples = GenerateCoT(max_tokens=200).run([chunk(0, text)], ctx)
     assert ctx.stats.calls == 1 and ctx.stats.completion_tokens > 0

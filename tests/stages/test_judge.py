@@ -11,7 +11,7 @@ from synthrun.io import read_jsonl
 from synthrun.records import Provenance, QAPair, Record
 from synthrun.scoring.gates import overlap
 from synthrun.stages.judge import Check, Judge, combine
-from tests.fixtures import make_ctx
+from tests.fixtures import FakeLLM, make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
 PASSAGE = "The chunk cache of an open dataset is 1 MiB by default; rdcc_nbytes raises it."
@@ -101,3 +101,16 @@ def test_score_check_reads_expected_digit(tmp_path):
         out = judge.run([GOOD], make_ctx(tmp_path, "judge", provider=provider_for(server.base_url)))
     assert out[0].rating.scores == {"quality": pytest.approx(0.5)}  # expected 3 on 1-5
     assert out[0].rating.total == pytest.approx(5.0)
+
+
+def test_failed_checks_count_as_llm_errors_and_an_unread_pair_is_dropped(tmp_path):
+    llm = FakeLLM(lambda request: "Yes")  # in memory: no logprobs, so the sampled token is read
+    llm.fail_next("timeout", "timeout")  # both checks of the first pair
+    ctx = make_ctx(tmp_path, "judge", llm=llm)
+    out = Judge(threshold=None).run([GOOD, BAD], ctx)
+    assert [(r.id, r.rating.method, r.rating.total) for r in out] == [("bad", "sampled", 10.0)]
+    assert ctx.failures == {"llm_timeout": 2, "not_rated": 1}
+    assert [(d["id"], d["reason"]) for d in read_jsonl(ctx.stage_dir / "dropped.jsonl")] == [("good", "not_rated")]
+    assert all(r.params == {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": 20}
+               for r in llm.requests)
+    assert ctx.summary["methods"] == {"none": 1, "sampled": 1} and ctx.summary["kept"] == 1

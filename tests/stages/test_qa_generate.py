@@ -12,8 +12,9 @@ import pytest
 from synthrun.ingest import store
 from synthrun.io import read_jsonl
 from synthrun.records import Chunk
+from synthrun.stages.generation import allocate
 from synthrun.stages.load_chunks import LoadChunks
-from synthrun.stages.qa_generate import GenerateQA, allocate
+from synthrun.stages.qa_generate import GenerateQA
 from tests.fixtures import make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
@@ -261,3 +262,24 @@ def test_near_duplicate_questions_of_a_chunk_are_dropped_with_reason(db, tmp_pat
     assert len(dropped) == 1 and dropped[0]["reason"] == "near_duplicate"
     assert dropped[0]["detail"].startswith("near duplicate of ")
     assert ctx.failures["near_duplicate"] == 1
+
+
+def test_empty_chunks_and_failed_topic_checks_are_dropped_with_reasons(tmp_path):
+    from synthrun.stages.qa_generate import QAOut, TopicVerdict
+    from tests.fixtures import FakeLLM
+
+    chunks = [Chunk(id="empty", text="  \n", source="e.rst"),
+              Chunk(id="groups", text="Groups are folder-like containers. They hold datasets and other groups.",
+                    source="g.rst")]
+    llm = FakeLLM()  # in memory: the loopback server's deterministic answers, no HTTP
+    llm.fail_next("", "timeout")  # the pair is generated; its topic check times out
+    ctx = make_ctx(tmp_path, "generate", llm=llm, seed=3)
+    assert GenerateQA(topic="astronomy").run(chunks, ctx) == []
+    dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
+    assert [(d["id"], d["reason"]) for d in dropped] == [("empty", "empty_chunk"), (dropped[1]["id"], "llm_timeout")]
+    assert dropped[1]["record"]["provenance"]["chunk_id"] == "groups"
+    assert ctx.failures == {"empty_chunk": 1, "llm_timeout": 1}
+    assert [r.schema for r in llm.requests] == [QAOut, TopicVerdict]
+    assert llm.requests[0].params == {"max_tokens": 320, "seed": 3027}
+    assert llm.requests[1].params == {"max_tokens": 120, "temperature": 0.0}
+    assert ctx.summary["requested_pairs"] == 1 and ctx.summary["kept"] == 0 and ctx.summary["dropped"] == 2

@@ -11,7 +11,7 @@ from synthrun.io import read_jsonl, write_jsonl
 from synthrun.records import CoTExample, Provenance, QAPair, Rating, Record
 from synthrun.stages.export import Export
 from synthrun.stages.validate import Validate, band, score_report
-from tests.fixtures import make_ctx
+from tests.fixtures import FakeLLM, from_server_responder, make_ctx
 from tests.llm.fake_openai_server import provider_for
 
 # question -> (clarity, accuracy, usefulness, difficulty); "Q-bad" gets an unusable answer.
@@ -82,18 +82,18 @@ def test_rates_all_keeps_all_and_reports(tmp_path, server):
     assert "| 10 | 1 | ####################" in md and "| 8 | 3 |" in md
 
 
-def test_custom_cutoffs_and_existing_ratings_are_kept(tmp_path, server):
-
+def test_custom_cutoffs_and_existing_ratings_are_kept(tmp_path):
     pre = QAPair(id="pre", question="Q-6", answer="x",
                  rating=Rating(clarity=1, accuracy=1, usefulness=1, difficulty=1, total=4))
-    ctx = make_ctx(tmp_path, "02_validate", provider=provider_for(server.base_url))
+    llm = FakeLLM(from_server_responder(judge))  # in memory: no HTTP needed here
+    ctx = make_ctx(tmp_path, "02_validate", llm=llm)
     out = Validate(pass_threshold=9, review_threshold=4).run([pre, *records()[:3]], ctx)
-    assert len(server.requests) == 3  # the pre-rated record was not sent to the judge
+    assert len(llm.requests) == 3  # the pre-rated record was not sent to the judge
     assert [(r.id, r.quality_band) for r in out] == [("pre", "NEEDS_REVIEW"), ("Q-10", "PASS"), ("Q-9", "PASS"),
                                                      ("Q-8", "NEEDS_REVIEW")]
     assert ctx.summary["report"]["newly_rated"] == 3
-    [again] = Validate(rerate=True).run([pre], make_ctx(tmp_path, "again", provider=provider_for(server.base_url)))
-    assert len(server.requests) == 4 and again.rating.total == 6 and again.quality_band == "NEEDS_REVIEW"
+    [again] = Validate(rerate=True).run([pre], make_ctx(tmp_path, "again", llm=llm))
+    assert len(llm.requests) == 4 and again.rating.total == 6 and again.quality_band == "NEEDS_REVIEW"
 
 
 def test_band_and_bad_cutoffs():
