@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthrun.errors import StageError
+from synthrun.tools.spec import ToolSpec
 
 
 def stable_id(*parts: Any, prefix: str = "") -> str:
@@ -146,3 +147,11 @@ def as_rated(record: Record) -> QAPair | CoTExample:
         return QAPair.model_validate(data)
     raise StageError(f"record {record.id or '?'} is neither a QA pair nor a CoT example "
                      f"(needs question and answer; has {sorted(data)[:8]})")
+
+
+class ToolRecord(Record):
+    """One tool of a parsed spec (what ``tool_parse`` produces)."""
+
+    tool: ToolSpec
+    spec_name: str = ""
+    spec_format: str = ""

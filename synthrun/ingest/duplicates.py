@@ -20,15 +20,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from synthrun.minhash import normalize
+
 #: Which copy of a document wins: lower first.
 FORMAT_ORDER = {"rst": 0, "markdown": 1, "text": 2, "code": 3, "html": 4, "pdf": 5}
 NGRAM = 5
 _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
-
-
-def normalize(text: str) -> str:
-    """Lower-case ``text`` and collapse punctuation and whitespace (the dedup stage's exact-duplicate key)."""
-    return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
 
 def shingles(text: str, n: int = NGRAM) -> set[int]:
