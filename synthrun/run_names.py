@@ -26,7 +26,7 @@ def _non_data(path: str) -> bool:
     from synthrun.llm.provider_config import TRANSPORT_FIELDS  # one list with fingerprints and the cache
 
     parts = str(path).split(".")
-    return (is_secret_key(parts[-1]) or parts[-1] in _RUN_POLICY_KEYS
+    return (is_secret_key(parts[-1]) or parts[-1] in _RUN_POLICY_KEYS or parts[0] == "budget"
             or (parts[-1] in TRANSPORT_FIELDS and bool(_CALL_SETTINGS.intersection(parts))))
 
 

@@ -27,10 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from synthrun.errors import StageError
 from synthrun.records import Record
 
+__all__ = ["Stage", "StageError"]
+
 if TYPE_CHECKING:
     from synthrun.context import StageContext
-
-__all__ = ["Stage", "StageError"]
 
 
 class Stage(BaseModel):
