@@ -76,12 +76,12 @@ def test_nested_target_in_a_recipe_file_is_refused(tmp_path):
     victim = tmp_path / "victim"
     text = (ROOT / "recipes" / "qa.yaml").read_text()
     text = text.replace("recipe_name: qa", "recipe_name: mine")
-    text = text.replace("  max_chunks: 6", f"  max_chunks: 6\n  llm:\n    _target_: os.makedirs\n    name: {victim}")
+    text = text.replace("\ngenerate:\n", f"\ngenerate:\n  llm:\n    _target_: os.makedirs\n    name: {victim}\n", 1)
     (recipes / "mine.yaml").write_text(text)
     for args in (["validate", "mine"], ["+recipe=mine", f"paths.output_root={tmp_path / 'out'}"]):
         proc = _synthrun(args, tmp_path, {"SYNTHRUN_RECIPE_PATH": str(recipes)})
         line = _one_error_line(proc)
-        assert "load.llm._target_" in line and "nested _target_ is not allowed" in line
+        assert "generate.llm._target_" in line and "nested _target_ is not allowed" in line
         assert not victim.exists()
 
 
