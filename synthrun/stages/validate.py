@@ -117,6 +117,7 @@ class Validate(RateBase):
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     pass_threshold: float = Field(default=7.0, ge=0, le=10)
     review_threshold: float = Field(default=5.0, ge=0, le=10)
