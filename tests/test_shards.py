@@ -91,15 +91,15 @@ def test_a_stage_needing_all_records_gets_them_compact_and_dedups_the_same(tmp_p
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "abc"])
-def test_bad_shard_size_is_one_line_before_any_work(tmp_path, recipes, value):
-    proc = subprocess.run([sys.executable, "-m", "synthrun", "+recipe=shardy", f"shard_size={value}",
-                           "provider=vllm", "provider.api_base=http://127.0.0.1:9/v1", "progress=false"],
-                          cwd=ROOT, env=_env(recipes, tmp_path / "out"), capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("synthrun: error:")]
-    assert f"shard_size={value!r}" in line.replace('"', "'") or f"shard_size={value}" in line
-    assert "whole number of records >= 1" in line
-    assert not [p for p in (tmp_path / "out").rglob("data.jsonl")]
+def test_bad_shard_size_is_one_line_before_any_work(tmp_path, recipes, value, capsys, monkeypatch):
+    from synthrun.cli import main
+
+    monkeypatch.setenv("SYNTHRUN_OUTPUTS", str(tmp_path / "out"))
+    assert main(["+recipe=shardy", f"shard_size={value}", *provider_args("http://127.0.0.1:9/v1")]) == 1
+    err = capsys.readouterr().err.strip()
+    shown = repr(int(value)) if value.lstrip("-").isdigit() else repr(value)
+    assert err == f"synthrun: error: shard_size={shown}: must be a whole number of records >= 1 (e.g. shard_size=1000)"
+    assert not list((tmp_path / "out").rglob("data.jsonl"))
 
 
 def _wait(pred, timeout: float = 120) -> None:
