@@ -314,7 +314,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     shard_size = shards.shard_size_of(cfg)
     executor = executor or executors.LocalExecutor()
 
-    records: list[Any] = []
+    records: list[Any] | shards.RecordFile = []
     upstream = ""
     prev = "(start)"
     error: BaseException | None = None
@@ -419,8 +419,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     return metrics
 
 
-def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics, ctx: StageContext,
-                   fp: str, lost: dict[str, int], metrics: RunMetrics) -> None:
+def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any] | shards.RecordFile, sm: StageMetrics,
+                   ctx: StageContext, fp: str, lost: dict[str, int], metrics: RunMetrics) -> None:
     """Keep an incomplete stage's rows and say what failed (``_PARTIAL``); never mark it done."""
     sm.status = "partial"
     metrics.stages.append(sm)

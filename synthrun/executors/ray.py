@@ -106,7 +106,8 @@ class RayExecutor:
             return self.max_in_flight
         import ray
 
-        return max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+        return max(2, 2 * int(cpus))
 
     def run_shards(self, job: ShardJob, shards: Iterator[tuple[int, list[str]]],
                    ctx: StageContext) -> Iterator[ShardResult]:
