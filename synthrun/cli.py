@@ -18,6 +18,7 @@ usage: synthrun +recipe=NAME [key=value ...]        run a recipe (resumes if run
        synthrun -m +recipe=NAME key=a,b ...         sweep: one run per combination + a summary table
        synthrun ls                                  list recipes
        synthrun validate NAME [key=value ...]       compose a recipe and build every stage, no LLM call
+       synthrun plan +recipe=NAME [key=value ...]   expected calls, tokens and cost per stage [--json]
        synthrun providers                           list providers and how to set them up
        synthrun summarize SWEEP_DIR                 (re)write a sweep's summary table
        synthrun report RUN_DIR|SWEEP_DIR [--open]   (re)write report.html (charts, samples) [and open it]
@@ -186,6 +187,35 @@ def cmd_validate(args: list[str]) -> int:
     return 0
 
 
+def cmd_plan(args: list[str]) -> int:
+    as_json = "--json" in args
+    args = [a for a in args if a != "--json"]
+    names = [a for a in args if re.match(r"^\+{0,2}recipe=", a)]
+    if not names and args and "=" not in args[0]:
+        names, args = [args[0]], args[1:]
+    if len(names) != 1:
+        return _err("usage: synthrun plan +recipe=NAME [key=value ...] [--json]")
+    import json as _json
+
+    from synthrun.errors import USER_ERRORS
+    from synthrun.plan import make_plan, render_plan
+    from synthrun.recipes import compose
+
+    name = names[0].split("=", 1)[-1]
+    overrides = [a for a in args if a != names[0]]
+    try:
+        from synthrun.allowlist import check_override_targets
+        from synthrun.secrets import check_overrides
+
+        check_overrides(overrides)
+        check_override_targets(overrides)
+        plan = make_plan(compose(name, overrides))
+    except USER_ERRORS as exc:
+        return _err(str(exc), 1)
+    print(_json.dumps(plan.to_json(), indent=2) if as_json else render_plan(plan))
+    return 0
+
+
 def cmd_providers(args: list[str]) -> int:
     from synthrun.llm.providers import provider_table
 
@@ -220,7 +250,7 @@ def cmd_tools(args: list[str]) -> int:
 
 
 COMMANDS = {
-    "ls": cmd_ls, "list": cmd_ls, "validate": cmd_validate, "providers": cmd_providers,
+    "ls": cmd_ls, "list": cmd_ls, "validate": cmd_validate, "providers": cmd_providers, "plan": cmd_plan,
     "summarize": cmd_summarize, "tools": cmd_tools, "report": cmd_report,
 }
 

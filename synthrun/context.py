@@ -43,6 +43,8 @@ class StageContext:
     stats: LLMStats = field(default_factory=LLMStats)
     failures: dict[str, int] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: The stage's spending guard (synthrun.budget.BudgetGuard), or None for no caps.
+    budget: Any = None
 
     @property
     def log(self) -> logging.Logger:
@@ -54,7 +56,8 @@ class StageContext:
         from synthrun.llm.client import LLMClient
 
         return LLMClient(
-            self.provider, cache_path=self.cache_path, stats=self.stats, show_progress=self.show_progress
+            self.provider, cache_path=self.cache_path, stats=self.stats, show_progress=self.show_progress,
+            budget=self.budget,
         )
 
     @property

@@ -31,7 +31,7 @@ _RUN_POLICY_KEYS = {"accept_failures", "max_failure_rate"}
 
 def _non_data(path: str) -> bool:
     parts = str(path).split(".")
-    return (is_secret_key(parts[-1]) or parts[-1] in _RUN_POLICY_KEYS
+    return (is_secret_key(parts[-1]) or parts[-1] in _RUN_POLICY_KEYS or parts[0] == "budget"
             or (parts[-1] in NON_DATA_KEYS and bool(_CALL_SETTINGS.intersection(parts))))
 
 

@@ -26,11 +26,13 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 
 from synthrun import executors, shards
+from synthrun.budget import guard_for, make_budget, save_budget, stop_at_budget
 from synthrun.context import StageContext
 from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
 from synthrun.records import Record
+from synthrun.rounds import rounds_env, rounds_step
 from synthrun.runstate import LiveMetrics, RunLock, now_iso, previous_status
 from synthrun.secrets import redact, redact_text
 from synthrun.stage import Stage, StageError
@@ -50,6 +52,12 @@ class IncompleteStage(RecipeError):
     """A stage lost rows to provider-side LLM failures; the same command retries them (exit 3)."""
 
     exit_code = 3
+
+
+class BudgetExhausted(IncompleteStage):
+    """A budget cap stopped the run (synthrun.budget); the same command with a raised cap resumes (exit 4)."""
+
+    exit_code = 4
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -113,6 +121,11 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     if "provider" in cfg:
         check_concurrency(cfg.provider.get("concurrency"))
     _failure_limit(cfg, None)
+    from synthrun.budget import parse_budget
+    from synthrun.rounds import parse_rounds
+
+    parse_budget(cfg, stage_names(cfg))
+    parse_rounds(cfg, stage_names(cfg))
     shards.shard_size_of(cfg)
     executors.create(cfg)
     stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
@@ -311,6 +324,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     cache_path = Path(cache_dir) / "llm.sqlite" if cache_dir else None
     prompts = PromptLibrary([Path(p) for p in cfg.get("prompt_dirs") or []])
     show_progress = bool(cfg.get("progress", True))
+    budget = make_budget(cfg, run_dir)
+    spec, env = rounds_env(cfg, stages, run_dir, run_id, metrics, folder, budget, cache_path, prompts, show_progress)
     shard_size = shards.shard_size_of(cfg)
     executor = executor or executors.LocalExecutor()
 
@@ -323,6 +338,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         live.write(metrics.model_dump())
         live.start()
         for index, (name, stage) in enumerate(stages, 1):
+            span = rounds_step(spec, env, name, records, upstream, prev)
+            if span is not None:  # target_rows: the span of stages runs in rounds (synthrun.rounds)
+                records, upstream, prev = span
+                continue
             stage_dir = run_dir / f"{index:02d}_{name}"
             stage_provider = _provider_for(cfg, stage)
             fp = _fingerprint(cfg[name], stage_provider, upstream)
@@ -342,10 +361,11 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             ctx = StageContext(
                 name=name, run_id=run_id, run_dir=run_dir, stage_dir=stage_dir, provider=stage_provider,
                 cache_path=cache_path, prompts=prompts, seed=int(cfg.get("seed", 0)),
-                show_progress=show_progress,
+                show_progress=show_progress, budget=guard_for(budget, name),
             )
             job = shards.ShardJob(stage, name, prev, run_id, run_dir, stage_dir, stage_provider, cache_path, prompts,
-                                  int(cfg.get("seed", 0)), fp, shard_size, frozenset(RETRYABLE_FAILURES))
+                                  int(cfg.get("seed", 0)), fp, shard_size,
+                                  frozenset(RETRYABLE_FAILURES | {"budget_exhausted"}))
             outputs = _execute(stage, records, ctx, sm, job, executor)
             sm.rows_out = len(outputs)
             sm.retention = round(sm.rows_out / sm.rows_in, 4) if sm.rows_in else None
@@ -360,6 +380,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             if st.halted == "storage":
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
                 raise StorageError.with_message(f"{st.halt_message}; {_RESUME_HINT}")
+            stop_at_budget(name, budget, folder, stage_dir, outputs, sm, ctx, fp, metrics)
             _check_llm_reached(name, sm, stage_provider, metrics)
             if lost and sum(lost.values()) > _failure_limit(cfg, name) * max(1, sm.llm_calls):
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
@@ -388,10 +409,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         error = _storage(exc, run_dir) if isinstance(exc, OSError) and is_storage_error(exc) else exc
         if isinstance(error, StorageError) and _RESUME_HINT not in str(error):
             error = StorageError.with_message(f"{error}; {_RESUME_HINT}")
-        metrics.status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
-                          else "partial" if isinstance(exc, IncompleteStage) else "failed")
+        metrics.status = _failed_status(exc)
         metrics.error = redact_text(f"{type(error).__name__}: {error}".splitlines()[0])[:500]
     finally:
+        save_budget(budget)
         live.stop()
         metrics.wall_time_s = round(time.perf_counter() - started, 3)
         metrics.recompute_totals()
@@ -412,11 +433,23 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             else:
                 log.error("metrics written to %s", live.fallback)
         raise error
-    if show_progress:
+    _print_table(metrics, show_progress)
+    return metrics
+
+
+def _print_table(metrics: RunMetrics, show: bool) -> None:
+    if show:
         from synthrun.progress import stderr_console
 
         stderr_console().print(render_table(metrics))
-    return metrics
+
+
+def _failed_status(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, BudgetExhausted):
+        return "budget_exhausted"
+    return "partial" if isinstance(exc, IncompleteStage) else "failed"
 
 
 def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any] | shards.RecordFile, sm: StageMetrics,

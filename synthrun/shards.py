@@ -303,8 +303,8 @@ def run_sharded(job: ShardJob, records: Sequence[Any] | RecordFile, ctx: StageCo
         _record(job, shard_dir, result, state)
         log.info("stage %s: shard %d of %d done (%d records in, %d out)", job.name, result.index + 1, total,
                  result.rows_in, len(result.lines))
-        if ctx.stats.halted == "storage":
-            state.stopped = True  # the cache disk is full: write what is done and stop
+        if ctx.stats.halted in ("storage", "budget_exhausted"):
+            state.stopped = True  # a full cache disk or a spent budget: keep what is done and stop
     if state.resumed:
         log.info("stage %s: %d of %d shards were already done, resumed after them", job.name, state.resumed,
                  state.shards)

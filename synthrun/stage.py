@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthrun.errors import StageError
 from synthrun.records import Record
+
+__all__ = ["Stage", "StageError"]
 
 if TYPE_CHECKING:
     from synthrun.context import StageContext
-
-
-class StageError(Exception):
-    """A problem with a stage's input or parameters, reported as one line."""
 
 
 class Stage(BaseModel):

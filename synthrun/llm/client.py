@@ -72,7 +72,7 @@ class LLMClient:
     """
 
     def __init__(self, provider: dict[str, Any], cache_path: Path | None = None, stats: LLMStats | None = None,
-                 show_progress: bool = True):
+                 show_progress: bool = True, budget: Any = None):
         if type(provider).__name__ == "DictConfig":  # a Hydra/OmegaConf node: plain, resolved values
             from omegaconf import OmegaConf
 
@@ -124,6 +124,7 @@ class LLMClient:
         self.breaker_seconds = float(provider.get("circuit_breaker_s", 20.0))
         self._streak = 0
         self._streak_start = 0.0
+        self.budget = budget  # a synthrun.budget.BudgetGuard: asked before every request is sent
 
     # ------------------------------------------------------------------ public API
 
@@ -363,14 +364,32 @@ class LLMClient:
                        response_format: dict[str, Any] | None, counter: list[int]):
         """One attempt through the circuit breaker (fails at once, unsent, when it is open)."""
         self._breaker_check()
+        ticket = self._reserve(messages, params)
         counter[0] += 1
+        completion = None
         try:
             completion = await self._transport.send(messages, params, response_format)
         except TransportError as exc:
             self._breaker_record(exc)
             raise
+        finally:
+            if ticket is not None:
+                self.budget.settle(ticket, getattr(completion, "prompt_tokens", 0),
+                                   getattr(completion, "completion_tokens", 0), self._price_in, self._price_out)
         self._breaker_record(None)
         return completion
+
+    def _reserve(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Any:
+        """Ask the budget for one more request; when a cap refuses, stop sending (``budget_exhausted``)."""
+        if self.budget is None:
+            return None
+        from synthrun.budget import BudgetExhaustedSignal
+
+        try:
+            return self.budget.reserve(messages, params, self._price_in, self._price_out)
+        except BudgetExhaustedSignal as exc:
+            self._halt("budget_exhausted", f"{exc} reached: no more requests sent")
+            raise TransportError("budget_exhausted", str(exc), False) from None
 
     async def _ask(self, request: LLMRequest, params: dict[str, Any],
                    response_format: dict[str, Any] | None) -> LLMResult:
@@ -384,7 +403,7 @@ class LLMClient:
             try:
                 completion = await self._send(messages, params, response_format, counter)
             except TransportError as exc:
-                if exc.reason not in ("circuit_open", "storage"):  # those were logged once when they began
+                if exc.reason not in ("circuit_open", "storage", "budget_exhausted"):  # those were logged once when they began
                     self._log_once(exc.reason + str(exc.status), f"{self.model}: {exc}")
                 return self._result(request, text, None, exc.reason, p_tok, c_tok, counter[0])
             p_tok += completion.prompt_tokens

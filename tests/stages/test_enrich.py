@@ -81,7 +81,7 @@ def test_rewrites_answers_and_records_what_changed(tmp_path, server):
     assert e["words_added"] == 4 and e["words_removed"] == 0  # "In", "short:", "-", "-"
     assert e["chars_before"] == len(old) and e["chars_after"] == len(out.answer)
     assert 0.5 < e["similarity"] < 1 and e["model"] == "openai/fake-model"
-    assert ctx.summary == {"changed": 1, "unchanged": 0, "rejected": 0}
+    assert ctx.summary == {"changed": 1, "unchanged": 0, "rejected": 0, "kept": 1, "dropped": 0}
 
     [request] = server.requests
     assert schema_name(request) == "EnrichOut"
