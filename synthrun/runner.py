@@ -299,7 +299,8 @@ def _execute(stage: Stage, records: Any, ctx: StageContext, sm: StageMetrics, jo
         log.info("stage %s: disabled, passing %d records through", job.name, len(inputs))
         return list(inputs)
     log.info("stage %s: %s", job.name, "reading its source" if stage.source else f"{len(inputs)} records in")
-    return shards.collect(stage.run(inputs, ctx), ctx.stage_dir)
+    streamed = getattr(stage, "iter_records", None) if stage.source else None  # e.g. load_records
+    return shards.collect(streamed(ctx) if streamed else stage.run(inputs, ctx), ctx.stage_dir)
 
 
 def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
