@@ -13,6 +13,11 @@ import re
 import sys
 from pathlib import Path
 
+from synthrun.run_names import register_resolvers
+from synthrun.run_names import run_name as _run_name
+
+__all__ = ["main", "register_resolvers", "run_hydra", "_run_name"]
+
 HELP = """\
 usage: synthrun +recipe=NAME [key=value ...]        run a recipe (resumes if run before)
        synthrun -m +recipe=NAME key=a,b ...         sweep: one run per combination + a summary table
@@ -25,7 +30,7 @@ usage: synthrun +recipe=NAME [key=value ...]        run a recipe (resumes if run
        synthrun tools parse|graph SPEC ...          inspect a tool spec and its dependency graph
 
 Common overrides:
-  provider=local|ollama|openai|anthropic|gemini|vllm   provider.model=...  provider.api_base=...
+  provider=NAME (`synthrun providers` lists them)    provider.model=...  provider.api_base=...
   STAGE.PARAM=value (e.g. curate.threshold=8)          STAGE.enabled=false
   +STAGE.llm.model=...  (per-stage model, e.g. a stronger judge; + adds a key)
   run_name=NAME  (run folder name)   paths.output_root=DIR   progress=false
@@ -33,24 +38,6 @@ Common overrides:
 Keys come from the environment only (e.g. export OPENAI_API_KEY=...); overrides that carry a
 key are refused. Hydra's own options: synthrun --hydra-help
 """
-
-
-def _run_name(run_name: str | None, overrides, exclude_keys=None) -> str:
-    from synthrun.run_names import run_name as make_run_name
-
-    return make_run_name(run_name, overrides, exclude_keys)
-
-
-def register_resolvers() -> None:
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("synthrun_run_name"):
-        OmegaConf.register_new_resolver("synthrun_run_name", _run_name)
-    if not OmegaConf.has_resolver("synthrun_sweep_id"):
-        from synthrun.run_names import sweep_id
-
-        # cached, and Hydra copies the cache to every job of a sweep: one folder per sweep
-        OmegaConf.register_new_resolver("synthrun_sweep_id", sweep_id, use_cache=True)
 
 
 def _err(msg: str, code: int = 2) -> int:

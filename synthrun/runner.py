@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from synthrun import executors, shards
 from synthrun.budget import guard_for, make_budget, save_budget, stop_at_budget
 from synthrun.context import StageContext
+from synthrun.errors import RecipeError, StageError
 from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
@@ -35,17 +36,13 @@ from synthrun.records import Record
 from synthrun.rounds import rounds_env, rounds_step
 from synthrun.runstate import LiveMetrics, RunLock, now_iso, previous_status
 from synthrun.secrets import redact, redact_text
-from synthrun.stage import Stage, StageError
+from synthrun.stage import Stage
 
 log = logging.getLogger("synthrun")
 MARKER = "_SUCCESS"
 PARTIAL = "_PARTIAL"
 #: Stage keys the runner handles itself (not passed to the stage, not in its fingerprint).
 RUNNER_KEYS = ("max_failure_rate",)
-
-
-class RecipeError(Exception):
-    """A recipe that cannot be composed into stages (reported as one line)."""
 
 
 class IncompleteStage(RecipeError):
@@ -58,6 +55,14 @@ class BudgetExhausted(IncompleteStage):
     """A budget cap stopped the run (synthrun.budget); the same command with a raised cap resumes (exit 4)."""
 
     exit_code = 4
+
+
+def plain_dict(node: Any) -> dict[str, Any]:
+    """A config node as a plain dict with every interpolation resolved."""
+    value = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(value, dict):
+        raise RecipeError(f"expected a mapping of keys, got {type(value).__name__}")
+    return {str(k): v for k, v in value.items()}
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -90,13 +95,13 @@ def build_stage(name: str, node: DictConfig, allow: list[str]) -> Stage:
         cls = resolve_stage_class(node._target_, allow, where=f"stage '{name}'")
     except TargetError as exc:
         raise RecipeError(str(exc)) from None
-    missing = [k for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
+    missing = [str(k) for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
     if missing:
         raise RecipeError(f"stage '{name}': `{missing[0]}` has no value; set it with {name}.{missing[0]}=...")
     if any(k in node for k in RUNNER_KEYS):
         node = OmegaConf.create({k: v for k, v in node.items() if k not in RUNNER_KEYS})
     try:
-        params = OmegaConf.to_container(node, resolve=True)
+        params = plain_dict(node)
         params.pop("_target_", None)
         return cls.model_validate(params)
     except ValidationError as exc:
@@ -129,6 +134,7 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     shards.shard_size_of(cfg)
     executors.create(cfg)
     stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
+    check_record_types(stages)
     for name, stage in stages:
         check_concurrency((stage.llm or {}).get("concurrency"), f"{name}.llm.concurrency")
         _failure_limit(cfg, name)
@@ -138,6 +144,23 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
             except (PromptError, OSError) as exc:
                 raise RecipeError(f"stage '{name}': {exc}") from None
     return stages
+
+
+def check_record_types(stages: list[tuple[str, Stage]]) -> None:
+    """Each stage reads the record type the stage before it writes (one-line :class:`RecipeError` if not).
+
+    ``Record`` means any type: a stage writing ``Record`` passes on what it read, and one reading
+    ``Record`` takes anything; a more specific type than known so far is checked when the run gets there.
+    """
+    have: type[Record] | None = None
+    origin = ""
+    for name, stage in stages:
+        want = stage.input_type
+        if not stage.source and have is not None and not (issubclass(have, want) or issubclass(want, have)):
+            raise RecipeError(f"stage '{name}' ({type(stage).__name__}) reads {want.__name__} records, but gets "
+                              f"{have.__name__} records from stage '{origin}'")
+        if stage.source or (stage.enabled and stage.output_type is not Record):
+            have, origin = stage.output_type, name
 
 
 # LLM failure reasons that mean the provider was not reached or refused (not a weak answer).
@@ -170,29 +193,28 @@ def _check_llm_reached(name: str, sm: StageMetrics, provider: dict[str, Any], me
     if sm.llm_calls == 0 or failed < sm.llm_calls:
         return
     metrics.stages.append(sm)
-    model = str(provider.get("model") or "")
-    where = "in-process" if model.startswith("local/") else provider.get("api_base") or "its default endpoint"
-    where = redact_text(str(where))
+    from synthrun.llm.backends import backend_for
+    from synthrun.llm.provider_config import ProviderConfig
+
+    cfg = ProviderConfig.parse(provider)
+    model, where = cfg.model, redact_text(backend_for(cfg).endpoint(cfg))
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(sm.llm_failures.items()))
     raise RecipeError(f"stage '{name}': all {sm.llm_calls} LLM calls failed ({reasons}); check the provider: "
                       f"model {model!r} at {where} (`synthrun providers` shows the set-up)")
 
 
 def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
-    base = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
+    base = plain_dict(cfg.provider) if "provider" in cfg else {}
     merged = dict(base or {})
     merged.update({k: v for k, v in (stage.llm or {}).items() if v is not None})
     return merged
 
 
-#: Provider settings that change how calls are made, not what they return.
-_TRANSPORT_KEYS = ("api_base", "api_key_env", "concurrency", "timeout", "max_retries", "retry_backoff",
-                   "circuit_breaker", "circuit_breaker_s", "threads", "batch_size")
-
-
 def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> str:
-    provider = {k: v for k, v in provider.items() if k not in _TRANSPORT_KEYS}
-    stage = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in RUNNER_KEYS}
+    from synthrun.llm.provider_config import answer_fields
+
+    provider = answer_fields(provider)  # settings that change how calls are made, not what they return
+    stage = {k: v for k, v in plain_dict(node).items() if k not in RUNNER_KEYS}
     blob = json.dumps(
         {"stage": stage, "provider": provider, "up": upstream},
         sort_keys=True, default=str,
@@ -229,7 +251,7 @@ def _load_output(path: Path, stage: Stage) -> list[Any]:
 
 def save_config(cfg: DictConfig, run_dir: Path, name: str = "config.yaml") -> None:
     """Write the composed, resolved config with secret-looking values redacted."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = plain_dict(cfg)
     plain = {k: v for k, v in plain.items() if k != "hydra"}
     atomic_write_text(run_dir / name, OmegaConf.to_yaml(OmegaConf.create(redact(plain))))
 
@@ -315,7 +337,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     folder = _Folder(cfg, run_dir, live, keep)
 
     run_id = f"{cfg.recipe_name}/{run_dir.name}"
-    provider = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
+    provider = plain_dict(cfg.provider) if "provider" in cfg else {}
     metrics = RunMetrics(
         run_id=run_id, recipe=str(cfg.recipe_name), provider=provider.get("name"),
         model=provider.get("model"), overrides=[redact_text(str(o)) for o in overrides or []],
@@ -422,18 +444,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             from synthrun.report import write_report_safely
 
             write_report_safely(run_dir)
-    if error is None and live.fallback is not None:
-        log.warning("metrics.json could not be written in %s: written to %s", run_dir, live.fallback)
-    if error is not None:
-        if folder.attempt:
-            log.warning("this attempt did not change the finished run in %s; its metrics: %s", run_dir, live.path)
-        if live.fallback is not None:
-            note = f" (metrics.json could not be written in the run folder: written to {live.fallback})"
-            if isinstance(error, StorageError | RecipeError):
-                error.args = (str(error) + note,)
-            else:
-                log.error("metrics written to %s", live.fallback)
-        raise error
+    _report_outcome(error, folder, live, run_dir)
     _print_table(metrics, show_progress)
     return metrics
 
@@ -451,6 +462,23 @@ def _failed_status(exc: BaseException) -> str:
     if isinstance(exc, BudgetExhausted):
         return "budget_exhausted"
     return "partial" if isinstance(exc, IncompleteStage) else "failed"
+
+
+def _report_outcome(error: BaseException | None, folder: _Folder, live: LiveMetrics, run_dir: Path) -> None:
+    """Say where metrics went when the run folder refused them; re-raise the run's error, if any."""
+    if error is None:
+        if live.fallback is not None:
+            log.warning("metrics.json could not be written in %s: written to %s", run_dir, live.fallback)
+        return
+    if folder.attempt:
+        log.warning("this attempt did not change the finished run in %s; its metrics: %s", run_dir, live.path)
+    if live.fallback is not None:
+        note = f" (metrics.json could not be written in the run folder: written to {live.fallback})"
+        if isinstance(error, StorageError | RecipeError):
+            error.args = (str(error) + note,)
+        else:
+            log.error("metrics written to %s", live.fallback)
+    raise error
 
 
 def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any] | shards.RecordFile, sm: StageMetrics,

@@ -106,3 +106,15 @@ def test_whole_config_walk_finds_targets_at_any_depth():
         check_targets(deep)
     with pytest.raises(TargetError, match="not allowed"):
         check_targets({"unused": {"_target_": "synthrun.io.atomic_write_text"}})
+
+
+def test_short_stage_names_resolve_to_the_same_classes():
+    from synthrun.stages.judge import Judge
+
+    assert resolve_stage_class("synthrun.stages.Curate") is Curate
+    assert resolve_stage_class("synthrun.stages.Judge") is Judge
+    # only Stage subclasses defined in a module of synthrun.stages; nothing else reachable by short name
+    for bad in ("synthrun.stages.Stage", "synthrun.stages.NoSuchStage", "synthrun.stages.Path",
+                "synthrun.stages.importlib"):
+        with pytest.raises(TargetError):
+            resolve_stage_class(bad)

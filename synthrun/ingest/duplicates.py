@@ -16,14 +16,16 @@ source that is easiest to read is the copy that stays.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from synthrun.stages.dedup import normalize
+from synthrun.minhash import normalize
 
 #: Which copy of a document wins: lower first.
 FORMAT_ORDER = {"rst": 0, "markdown": 1, "text": 2, "code": 3, "html": 4, "pdf": 5}
 NGRAM = 5
+_PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 
 
 def shingles(text: str, n: int = NGRAM) -> set[int]:

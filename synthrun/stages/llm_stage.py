@@ -8,11 +8,15 @@ A stage that asks a model something about each record subclasses :class:`LLMStag
 * ``from_answer(record, answer, result)`` -> a record, a list of records (fan-out), or a
   :class:`Drop` (the record left out, with a reason code and a human detail).
 
+Per item (``prepare`` may reshape the records into work items first), ``prompt_for(item)`` and
+``schema_for(item)`` may choose another prompt or schema, and ``params(item)`` sets sampling parameters.
+
 The base renders the prompt, sends every request through ``ctx.llm`` in one batch, turns failed
 requests into ``Drop(record, "llm_<error>")`` (override :meth:`LLMStage.on_error` to keep the record
 instead), counts every drop under its reason and writes ONE ``dropped.jsonl`` per stage with the keys
-``id, stage, reason, detail, record``. Multi-phase stages call :meth:`LLMStage.ask` once per phase
-with the same parts and finish with :meth:`LLMStage.finish`::
+``id, stage, reason, detail, record``. Multi-phase stages call :meth:`LLMStage.run_loop` (the loop without
+``finish``) and/or :meth:`LLMStage.ask` once per phase with the same parts and end with
+:meth:`LLMStage.finish`::
 
     class Shout(LLMStage):
         input_type = QAPair
@@ -76,7 +80,7 @@ class LLMStage(Stage):
     Attributes:
         prompt: Prompt name (``prompts/<name>.yaml``) or path of a prompt file.
         max_tokens: Token budget of one answer.
-        temperature: Sampling temperature of the stage's requests.
+        temperature: Sampling temperature of the stage's requests (None: the provider's default).
     """
 
     #: Pydantic model the answer must validate against (None: free text in ``result.text``).
@@ -86,7 +90,7 @@ class LLMStage(Stage):
 
     prompt: str = ""
     max_tokens: int = Field(default=512, ge=1)
-    temperature: float = Field(default=0.7, ge=0, le=2)
+    temperature: float | None = Field(default=0.7, ge=0, le=2)
 
     # ------------------------------------------------------------------ what a stage declares
 
@@ -104,43 +108,67 @@ class LLMStage(Stage):
 
     def params(self, record: Any) -> dict[str, Any]:
         """Sampling parameters of the request for ``record``."""
+        if self.temperature is None:
+            return {"max_tokens": self.max_tokens}
         return {"max_tokens": self.max_tokens, "temperature": self.temperature}
 
     def prepare(self, records: list[Any], ctx: StageContext) -> list[Any]:
         """Records to ask about (override to skip some or to reshape them first)."""
         return records
 
+    def prompt_for(self, item: Any) -> str:
+        """The prompt of ``item``'s request (default: the ``prompt`` field)."""
+        return self.prompt
+
+    def schema_for(self, item: Any) -> type[BaseModel] | None:
+        """The answer schema of ``item``'s request (default: ``answer_schema``)."""
+        return self.answer_schema
+
     # ------------------------------------------------------------------ the loop
 
     def run(self, records: list[Any], ctx: StageContext) -> list[Record]:
+        return self.finish(*self.run_loop(records, ctx), ctx)
+
+    def run_loop(self, records: list[Any], ctx: StageContext) -> tuple[list[Record], list[Drop]]:
+        """The loop without :meth:`finish`: ask about every prepared item, sort outcomes into kept and dropped.
+
+        Stages with a later phase (a topic check, de-duplication) call this, work on its output and then
+        :meth:`finish` with all drops.
+        """
         items = self.prepare(records, ctx)
-        results = self.ask(ctx, [(item, self.to_vars(item)) for item in items], prompt=self.prompt,
-                           schema=self.answer_schema, params=[self.params(item) for item in items])
+        results = self.ask(ctx, [(item, self.to_vars(item)) for item in items],
+                           prompt=[self.prompt_for(item) for item in items],
+                           schema=[self.schema_for(item) for item in items],
+                           params=[self.params(item) for item in items])
         out: list[Record] = []
         drops: list[Drop] = []
         for res in results:
-            record = res.request.tag
-            got = self.from_answer(record, res.parsed if self.answer_schema else res.text, res) if res.ok \
-                else self.on_error(record, res)
+            item = res.request.tag
+            got = self.from_answer(item, res.parsed if res.request.schema else res.text, res) if res.ok \
+                else self.on_error(item, res)
             collect(got, out, drops)
-        return self.finish(out, drops, ctx)
+        return out, drops
 
-    def ask(self, ctx: StageContext, items: Iterable[tuple[Any, dict[str, Any]]], *, prompt: str,
-            schema: type[BaseModel] | None = None,
+    def ask(self, ctx: StageContext, items: Iterable[tuple[Any, dict[str, Any]]], *, prompt: str | Sequence[str],
+            schema: type[BaseModel] | Sequence[type[BaseModel] | None] | None = None,
             params: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
             messages: Sequence[list[dict[str, Any]]] | None = None, desc: str = "") -> list[LLMResult]:
         """Render ``prompt`` for each ``(tag, variables)`` pair and send all requests in one batch.
 
-        ``params`` is one mapping for every request or one per item; ``messages`` (one list per item)
-        replaces the rendered prompt for phases that continue a conversation. Each result carries its
-        item's tag in ``result.request.tag``; the order is the order of ``items``.
+        ``prompt``, ``schema`` and ``params`` are one value for every request or a sequence with one per
+        item; ``messages`` (one list per item) replaces the rendered prompt for phases that continue a
+        conversation. Each result carries its item's tag in ``result.request.tag``; the order is the order
+        of ``items``.
         """
         pairs = list(items)
-        per_item = params if isinstance(params, Sequence) else [params or self.params(None)] * len(pairs)
+        n = len(pairs)
+        prompts = [prompt] * n if isinstance(prompt, str) else list(prompt)
+        schemas = list(schema) if isinstance(schema, Sequence) else [schema] * n
+        per_item = params if isinstance(params, Sequence) else [params or self.params(None)] * n
         requests = []
         for i, (tag, variables) in enumerate(pairs):
-            msgs = messages[i] if messages is not None else ctx.prompts.render(prompt, **variables)
-            requests.append(LLMRequest(messages=msgs, schema=schema, params=dict(per_item[i]), tag=tag))
+            msgs = messages[i] if messages is not None else ctx.prompts.render(prompts[i], **variables)
+            requests.append(LLMRequest(messages=msgs, schema=schemas[i], params=dict(per_item[i]), tag=tag))
         return ctx.llm.map(requests, desc=desc or self.desc or ctx.name) if requests else []
 
     def finish(self, out: list[Record], drops: list[Drop], ctx: StageContext) -> list[Record]:
