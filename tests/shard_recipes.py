@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from synthrun.context import StageContext
-from synthrun.io import append_jsonl
 from synthrun.records import Record
 from synthrun.stage import Stage
 
@@ -38,7 +37,8 @@ class BatchProbe(Stage):
     output_type: ClassVar[type[Record]] = Record
 
     def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
-        append_jsonl(ctx.stage_dir / "batches.jsonl", {"n": len(records)})
+        with open(ctx.stage_dir / "batches.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"n": len(records)}) + "\n")
         return [r.model_copy(update={"probed": True}) for r in records]
 
 

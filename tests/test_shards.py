@@ -21,7 +21,7 @@ from tests.llm.fake_openai_server import FakeOpenAIServer, FakeOpenAIServerProce
 from tests.shard_recipes import provider_args, qa_rows, write_rate_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ["01_load/data.jsonl", "02_probe/data.jsonl", "03_curate/data.jsonl", "03_curate/rejected.jsonl",
+FILES = ["01_load/data.jsonl", "02_probe/data.jsonl", "03_curate/data.jsonl", "03_curate/dropped.jsonl",
          "04_export/data.jsonl", "04_export/dataset/train.chatml.jsonl"]
 
 
@@ -64,7 +64,7 @@ def test_sharded_run_writes_what_one_call_writes(tmp_path, recipes):
             (b["rows_in"], b["rows_out"], b["llm_calls"], b["mean_rating"]), name
     details = json.loads((sharded / "03_curate/summary.json").read_text())["details"]
     assert details["shards"] == {"count": 7, "size": 8, "resumed": 0}
-    assert details["kept"] + details["rejected"] == 50  # counts add up over shards
+    assert details["kept"] + details["dropped"] == 50  # counts add up over shards
     export = json.loads((sharded / "04_export/summary.json").read_text())["details"]
     assert export["dataset_file"] == str(sharded / "04_export/dataset/train.chatml.jsonl")
 

@@ -17,7 +17,7 @@ from tests.llm.fake_openai_server import FakeOpenAIServer
 from tests.shard_recipes import provider_args, write_rate_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = ["01_load/data.jsonl", "02_probe/data.jsonl", "03_curate/data.jsonl", "03_curate/rejected.jsonl",
+FILES = ["01_load/data.jsonl", "02_probe/data.jsonl", "03_curate/data.jsonl", "03_curate/dropped.jsonl",
          "04_export/dataset/train.chatml.jsonl"]
 
 
