@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -101,7 +102,7 @@ def _by_stage(stages: list[StageMetrics], field: str) -> dict[str, int]:
     return out
 
 
-def mean_rating(records: list[Any]) -> float | None:
+def mean_rating(records: Iterable[Any]) -> float | None:
     """Mean ``rating.total`` over records that have one."""
     totals = []
     for r in records:

@@ -25,10 +25,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 
+from synthrun import executors, shards
 from synthrun.budget import guard_for, make_budget, save_budget, stop_at_budget
 from synthrun.context import StageContext
 from synthrun.errors import RecipeError, StageError
-from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json, write_jsonl
+from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
 from synthrun.records import Record
@@ -130,6 +131,8 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
 
     parse_budget(cfg, stage_names(cfg))
     parse_rounds(cfg, stage_names(cfg))
+    shards.shard_size_of(cfg)
+    executors.create(cfg)
     stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
     check_record_types(stages)
     for name, stage in stages:
@@ -221,7 +224,7 @@ def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> s
 
 def _chain(fp: str, stage_dir: Path) -> str:
     """Fingerprint handed downstream: this stage's config and the data it produced."""
-    data = hashlib.sha256((stage_dir / "data.jsonl").read_bytes()).hexdigest()
+    data = shards.file_digest(stage_dir / "data.jsonl")
     return hashlib.sha256(f"{fp}:{data}".encode()).hexdigest()[:20]
 
 
@@ -293,12 +296,37 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             raise _storage(exc) from None
         raise
     stages = build_stages(cfg)  # fail on any bad stage before doing any work
-    with RunLock(run_dir):
-        return _run_locked(cfg, run_dir, stages, overrides)
+    executor = executors.create(cfg).start()  # connects to Ray now: a bad address fails before any work
+    try:
+        with RunLock(run_dir):
+            return _run_locked(cfg, run_dir, stages, overrides, executor)
+    finally:
+        executor.close()
+
+
+def _execute(stage: Stage, records: Any, ctx: StageContext, sm: StageMetrics, job: shards.ShardJob,
+             executor: Any) -> list[Any] | shards.RecordFile:
+    """Run one stage on its input: in shards when it works per record and gets more than one shard."""
+    if shards.wants_shards(stage, records, job.size):
+        sm.rows_in, outputs = shards.run_sharded(job, records, ctx, executor)
+        return outputs
+    if stage.source:
+        inputs: Any = []
+    elif isinstance(records, shards.RecordFile) and len(records) > job.size:
+        inputs = shards.compact(records, stage, job.name, job.prev)
+    else:
+        inputs = _coerce(records, stage, job.name, job.prev)
+    sm.rows_in = len(inputs)
+    if not stage.enabled:
+        log.info("stage %s: disabled, passing %d records through", job.name, len(inputs))
+        return list(inputs)
+    log.info("stage %s: %s", job.name, "reading its source" if stage.source else f"{len(inputs)} records in")
+    streamed = getattr(stage, "iter_records", None) if stage.source else None  # e.g. load_records
+    return shards.collect(streamed(ctx) if streamed else stage.run(inputs, ctx), ctx.stage_dir)
 
 
 def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
-                overrides: list[str] | None) -> RunMetrics:
+                overrides: list[str] | None, executor: Any = None) -> RunMetrics:
     started = time.perf_counter()
     before = previous_status(run_dir / "metrics.json")
     if before.get("status") == "running":
@@ -321,8 +349,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     show_progress = bool(cfg.get("progress", True))
     budget = make_budget(cfg, run_dir)
     spec, env = rounds_env(cfg, stages, run_dir, run_id, metrics, folder, budget, cache_path, prompts, show_progress)
+    shard_size = shards.shard_size_of(cfg)
+    executor = executor or executors.LocalExecutor()
 
-    records: list[Any] = []
+    records: list[Any] | shards.RecordFile = []
     upstream = ""
     prev = "(start)"
     error: BaseException | None = None
@@ -340,7 +370,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             fp = _fingerprint(cfg[name], stage_provider, upstream)
             marker = stage_dir / MARKER
             if marker.is_file() and marker.read_text().strip() == fp and not stage.always_run:
-                records = _load_output(stage_dir / "data.jsonl", stage)
+                records = shards.load(stage_dir / "data.jsonl", stage, shard_size)
                 summary = json.loads((stage_dir / "summary.json").read_text())
                 metrics.stages.append(StageMetrics.model_validate(summary["metrics"]))
                 log.info("stage %s: already done (%d records), skipped", name, len(records))
@@ -351,19 +381,15 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             produces = stage.source or (stage.input_type is not stage.output_type and stage.output_type is not Record)
             sm = StageMetrics(name=name, target=str(cfg[name]._target_), enabled=stage.enabled, produces=produces)
             t0 = time.perf_counter()
-            inputs = [] if stage.source else _coerce(records, stage, name, prev)
-            sm.rows_in = len(inputs)
             ctx = StageContext(
                 name=name, run_id=run_id, run_dir=run_dir, stage_dir=stage_dir, provider=stage_provider,
                 cache_path=cache_path, prompts=prompts, seed=int(cfg.get("seed", 0)),
                 show_progress=show_progress, budget=guard_for(budget, name),
             )
-            if stage.enabled:
-                log.info("stage %s: %s", name, "reading its source" if stage.source else f"{len(inputs)} records in")
-                outputs = list(stage.run(inputs, ctx))
-            else:
-                log.info("stage %s: disabled, passing %d records through", name, len(inputs))
-                outputs = list(inputs)
+            job = shards.ShardJob(stage, name, prev, run_id, run_dir, stage_dir, stage_provider, cache_path, prompts,
+                                  int(cfg.get("seed", 0)), fp, shard_size,
+                                  frozenset(RETRYABLE_FAILURES | {"budget_exhausted"}))
+            outputs = _execute(stage, records, ctx, sm, job, executor)
             sm.rows_out = len(outputs)
             sm.retention = round(sm.rows_out / sm.rows_in, 4) if sm.rows_in else None
             sm.mean_rating = mean_rating(outputs)
@@ -390,12 +416,14 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             sm.status = "accepted" if lost else "done"
             folder.claim()
             marker.unlink(missing_ok=True)
-            write_jsonl(stage_dir / "data.jsonl", outputs)
+            outputs = shards.save(stage_dir / "data.jsonl", outputs)
             write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
             (stage_dir / PARTIAL).unlink(missing_ok=True)
             atomic_write_text(marker, fp + "\n")
+            shards.cleanup(stage_dir)
             metrics.stages.append(sm)
-            records, upstream, prev = outputs, _chain(fp, stage_dir), name
+            records = shards.keep(outputs, stage_dir / "data.jsonl", shard_size)
+            upstream, prev = _chain(fp, stage_dir), name
         folder.claim()
         metrics.status = "completed"
         if metrics.stages and metrics.stages[-1].rows_out == 0:
@@ -453,15 +481,15 @@ def _report_outcome(error: BaseException | None, folder: _Folder, live: LiveMetr
     raise error
 
 
-def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics, ctx: StageContext,
-                   fp: str, lost: dict[str, int], metrics: RunMetrics) -> None:
+def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any] | shards.RecordFile, sm: StageMetrics,
+                   ctx: StageContext, fp: str, lost: dict[str, int], metrics: RunMetrics) -> None:
     """Keep an incomplete stage's rows and say what failed (``_PARTIAL``); never mark it done."""
     sm.status = "partial"
     metrics.stages.append(sm)
     folder.claim()
     (stage_dir / MARKER).unlink(missing_ok=True)
     try:
-        write_jsonl(stage_dir / "data.jsonl", outputs)
+        shards.save(stage_dir / "data.jsonl", outputs)
         write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
         write_json(stage_dir / PARTIAL, {"fingerprint": fp, "llm_calls": sm.llm_calls, "failed": lost,
                                          "rows_out": sm.rows_out})

@@ -73,6 +73,7 @@ class Combine(Stage):
 
     source: ClassVar[bool] = True
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     path: list[str] = Field(min_length=1)
     cot_style: str = "steps"

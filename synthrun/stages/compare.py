@@ -260,6 +260,7 @@ class Compare(LLMStage):
     #: The dataset files may change between runs of the same command: always read them again.
     always_run: ClassVar[bool] = True
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     datasets: dict[str, str] | list[str] | None = None
     sample_size: int = Field(default=5, ge=0, le=50)

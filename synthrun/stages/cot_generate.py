@@ -36,6 +36,7 @@ class GenerateCoT(StepRange):
 
     input_type: ClassVar[type[Record]] = Chunk
     output_type: ClassVar[type[Record]] = CoTExample
+    needs_all_records: ClassVar[bool] = True
 
     n_examples: int | None = Field(default=None, ge=1)
     target_examples: int | None = Field(default=None, ge=1)

@@ -96,6 +96,7 @@ class Dedup(Stage):
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     text_field: str | list[str] | None = None
     exact: bool = True

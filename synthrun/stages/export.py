@@ -49,6 +49,11 @@ class Export(Stage):
     include_provenance: bool = False
     filename: str | None = None
 
+    @property
+    def needs_all_records(self) -> bool:  # type: ignore[override]
+        """Per record (the shards' files are joined) unless the file is outside the stage folder."""
+        return bool(self.filename) and Path(str(self.filename)).is_absolute()
+
     @field_validator("format")
     @classmethod
     def _known_format(cls, value: str) -> str:

@@ -66,6 +66,7 @@ class MultiScore(LLMStage):
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     scorer: Literal["heuristic", "llm"] = "heuristic"
     weights: dict[str, float] = Field(default_factory=lambda: {"complexity": 0.4, "quality": 0.4, "diversity": 0.2})

@@ -42,6 +42,7 @@ class Publish(Stage):
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     repo_id: str | None = None
     private: bool = True

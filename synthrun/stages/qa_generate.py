@@ -124,6 +124,7 @@ class GenerateQA(LLMStage):
 
     input_type: ClassVar[type[Record]] = Chunk
     output_type: ClassVar[type[Record]] = QAPair
+    needs_all_records: ClassVar[bool] = True
 
     n_pairs: int | None = Field(default=None, ge=1)
     target_pairs: int | None = Field(default=None, ge=1)

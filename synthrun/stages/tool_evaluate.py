@@ -65,6 +65,7 @@ class EvaluateTools(LLMStage):
 
     input_type: ClassVar[type[Record]] = ToolExample
     output_type: ClassVar[type[Record]] = ToolExample
+    needs_all_records: ClassVar[bool] = True
 
     min_score: float = Field(default=0.5, ge=0, le=1)
     strict: bool = False

@@ -35,6 +35,7 @@ class ExportTools(Stage):
 
     input_type: ClassVar[type[Record]] = ToolExample
     output_type: ClassVar[type[Record]] = ToolExample
+    needs_all_records: ClassVar[bool] = True
 
     formats: list[str] = Field(default_factory=lambda: ["trl", "openai", "sharegpt", "reasoning"], min_length=1)
     system_prompt: str | None = None

@@ -70,6 +70,8 @@ class ToolGenerateBase(LLMStage):
             this answers?); ``model``: the request is written first, then the calls.
     """
 
+    needs_all_records: ClassVar[bool] = True  # n_examples for the whole input
+
     input_type: ClassVar[type[Record]] = ToolRecord
     output_type: ClassVar[type[Record]] = ToolExample
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -114,6 +114,8 @@ class Validate(RubricJudge):
         show_source: Give the judge the source passage from provenance, when present.
         max_tokens: Token budget of one rating.
     """
+
+    needs_all_records: ClassVar[bool] = True
 
     pass_threshold: float = Field(default=7.0, ge=0, le=10)
     review_threshold: float = Field(default=5.0, ge=0, le=10)
