@@ -307,7 +307,7 @@ def save_budget(budget: Budget | None) -> None:
         budget.save()
 
 
-def stop_at_budget(name: str, budget: Budget | None, folder: Any, stage_dir: Path, outputs: list[Any], sm: Any,
+def stop_at_budget(name: str, budget: Budget | None, folder: Any, stage_dir: Path, outputs: Any, sm: Any,
                    ctx: Any, fp: str, metrics: Any) -> None:
     """A stage whose client hit a cap: keep its rows as partial (``_PARTIAL``) and end the run (exit 4)."""
     if ctx.stats.halted != "budget_exhausted" or budget is None:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,13 +69,16 @@ def rounds_env(cfg: Any, stages: list[tuple[str, Any]], run_dir: Path, run_id: s
                   "show_progress": show_progress}
 
 
-def rounds_step(spec: RoundsSpec | None, env: dict[str, Any], name: str, records: list[Any], upstream: str,
+def rounds_step(spec: RoundsSpec | None, env: dict[str, Any], name: str, records: Iterable[Any], upstream: str,
                 prev: str) -> tuple[list[Any], str, str] | None:
     """None outside a rounds span; the span's result at its first stage; unchanged at its other stages."""
     if spec is None or name not in spec.names:
         return None
     if name != spec.first:
-        return records, upstream, prev
+        return list(records), upstream, prev
+    if not isinstance(records, list):  # a large upstream output streamed from disk (synthrun.shards)
+        stage = dict(env["stages"])[name]
+        records = [stage.input_type.model_validate(row) for row in records]
     return run_rounds(spec, env, records, upstream, prev)
 
 
