@@ -78,7 +78,7 @@ def _run_cli(args: list[str], out: Path) -> subprocess.Popen:
 
 
 def _qa_args(chunk_db: Path, server) -> list[str]:
-    return ["+recipe=qa", f"load.db={chunk_db}", "generate.n_pairs=3", "curate.threshold=0",
+    return ["+recipe=qa", f"load.db={chunk_db}", "generate.n_pairs=6", "curate.threshold=0",
             *_provider(server.base_url, concurrency=2)]
 
 
