@@ -78,7 +78,7 @@ def _digest(folder: Path) -> str:
 
 def export_dir(folder: str | Path) -> Path:
     """Where the ONNX export of the model in ``folder`` is (or will be) kept."""
-    from synthrun.llm.local_engine import model_cache_root
+    from synthrun.llm.local_weights import model_cache_root
 
     return model_cache_root() / f"embed-onnx-{_digest(Path(folder))}"
 
@@ -198,4 +198,5 @@ class OnnxEncoder:
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32, copy=False)
+        unit: np.ndarray = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32, copy=False)
+        return unit

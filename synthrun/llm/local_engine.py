@@ -20,7 +20,6 @@ import queue
 import random
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,7 @@ class LocalEngine:
     _instances: dict[str, LocalEngine] = {}
     _instances_lock = threading.Lock()
 
-    def __init__(self, path: str | os.PathLike | None = None, max_batch: int | None = None, use_cache: bool = True,
+    def __init__(self, path: str | os.PathLike[str] | None = None, max_batch: int | None = None, use_cache: bool = True,
                  threads: int | None = None, quantize: str | None = None):
         import torch
 
@@ -73,7 +72,7 @@ class LocalEngine:
         self._torch = torch
         self.gguf_path = Path(path) if path else default_gguf_path()
         self.model, self.tokenizer, self.load_info = load_model(self.gguf_path, use_cache=use_cache)
-        self.max_batch = int(max_batch or os.environ.get("SYNTHRUN_LOCAL_BATCH", 8))
+        self.max_batch = int(max_batch or os.environ.get("SYNTHRUN_LOCAL_BATCH") or 8)
         self.threads = int(threads or os.environ.get("SYNTHRUN_LOCAL_THREADS") or 0) or None
         self.quantize = _quantize_name(quantize if quantize is not None else os.environ.get("SYNTHRUN_LOCAL_QUANTIZE"))
         with torch.no_grad():  # plain tensors: the transformers model stays usable outside inference mode
@@ -96,7 +95,7 @@ class LocalEngine:
         atexit.register(self.close)
 
     @classmethod
-    def get(cls, path: str | os.PathLike | None = None, *, threads: int | None = None,
+    def get(cls, path: str | os.PathLike[str] | None = None, *, threads: int | None = None,
             max_batch: int | None = None, quantize: str | None = None) -> LocalEngine:
         """The process-wide engine for ``path`` (loaded on first use; thread-safe).
 
@@ -160,7 +159,8 @@ class LocalEngine:
                 0 or None for the full vocabulary), ``frequency_penalty`` / ``presence_penalty``
                 (OpenAI semantics, default 0) and ``stop`` (strings that end a free-text answer).
         """
-        return self.submit(messages, json_schema, max_tokens, temperature, seed, **kwargs).result()
+        result: GenResult = self.submit(messages, json_schema, max_tokens, temperature, seed, **kwargs).result()
+        return result
 
     async def agenerate(
         self,
@@ -200,7 +200,7 @@ class LocalEngine:
         top_k: int | None = 50,
         frequency_penalty: float | None = 0.0,
         presence_penalty: float | None = 0.0,
-    ) -> Future:
+    ) -> _JobFuture:
         """Queues one request and returns a ``concurrent.futures.Future`` of its :class:`GenResult`."""
         if self._closed:
             raise RuntimeError("the local engine is closed")
@@ -274,7 +274,8 @@ class LocalEngine:
     def decode(self, token_ids: list[int]) -> str:
         """Text of generated token ids (special tokens dropped)."""
         with self._tokenizer_lock:
-            return self.tokenizer.decode(token_ids, skip_special_tokens=True)
+            text: str = self.tokenizer.decode(token_ids, skip_special_tokens=True)
+        return text
 
     def close(self, timeout: float = 30.0) -> None:
         """Stops the worker thread after the step in progress (pending requests fail)."""
@@ -344,11 +345,11 @@ class LocalEngine:
             batch.fail(RuntimeError("the local engine was closed"))
             while True:
                 try:
-                    job = self._queue.get_nowait()
+                    left = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is not None and job.future.set_running_or_notify_cancel():
-                    job.future.set_exception(RuntimeError("the local engine was closed"))
+                if left is not None and left.future.set_running_or_notify_cancel():
+                    left.future.set_exception(RuntimeError("the local engine was closed"))
 
 
 def _quantize_name(value: Any) -> str | None:

@@ -99,17 +99,17 @@ def _quiet_transformers() -> Iterator[None]:
     bars = hf_logging.is_progress_bar_enabled()
     verbosity = hf_logging.get_verbosity()
     gguf_tqdm = getattr(gguf_utils, "tqdm", None)
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable  # type: ignore[attr-defined]
     try:
         yield
     finally:
         if gguf_tqdm is not None:
-            gguf_utils.tqdm = gguf_tqdm
+            gguf_utils.tqdm = gguf_tqdm  # type: ignore[attr-defined]
         hf_logging.set_verbosity(verbosity)
         if bars:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _load_from_gguf(gguf: Path) -> tuple[Any, Any]:
@@ -121,8 +121,9 @@ def _load_from_gguf(gguf: Path) -> tuple[Any, Any]:
     folder, name = str(gguf.parent), gguf.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     config = AutoConfig.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    tensors = load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model)["tensors"]
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
+    tensors = load_gguf_checkpoint(str(gguf), return_tensors=True,  # type: ignore[no-untyped-call]
+                                   model_to_load=model)["tensors"]
     result = model.load_state_dict(tensors, strict=False)
     missing = [k for k in result.missing_keys if not (config.tie_word_embeddings and k == "lm_head.weight")]
     if missing or result.unexpected_keys:
