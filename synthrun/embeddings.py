@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from synthrun.stage import StageError
+from synthrun.errors import StageError
 
 log = logging.getLogger(__name__)
 
