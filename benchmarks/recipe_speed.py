@@ -36,6 +36,13 @@ def run(args: list[str], out: Path) -> tuple[float, dict]:
     if proc.returncode != 0:
         sys.exit(f"synthrun {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
     runs = sorted(out.rglob("metrics.json"), key=lambda p: p.stat().st_mtime)
+    log = runs[-1].parent / "run.log"
+    for line in (log.read_text(errors="replace").splitlines() if log.is_file() else []):
+        if "local engine: " in line:  # the engine's counters, logged when it closes
+            stats = dict(kv.rsplit(" ", 1) for kv in line.split("local engine: ", 1)[1].split(", "))
+            steps = float(stats.get("decode_steps", 0)) or 1.0
+            print(f"    engine ({args[0]}): {stats}; {float(stats.get('completion_tokens', 0)) / steps:.2f} "
+                  "tokens per decode step", flush=True)
     return wall, json.loads(runs[-1].read_text())
 
 

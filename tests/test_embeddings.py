@@ -89,3 +89,45 @@ def test_a_truncated_vectors_file_is_reported(tmp_path):
         fh.truncate(4 * 4)
     with pytest.raises(StageError, match="shorter than its index"):
         cache.get(keys)
+
+
+SENTENCES = [
+    "How do I reverse a list in Python?",
+    "Chunked storage splits a dataset into regular blocks stored separately in the file.",
+    "Why does bread dough not rise?",
+    "x",
+    "Attributes are small named pieces of data attached to groups and datasets. " * 30,  # > 256 tokens: truncated
+    "The Eiffel Tower was built in 1889 for the World's Fair in Paris.",
+]
+
+
+def test_onnx_route_gives_the_torch_vectors_in_input_order(minilm, tmp_path):
+    from synthrun.embeddings_onnx import export_dir
+
+    source = resolve_model(DEFAULT_MODEL)[0]
+    fast = Embedder(backend="onnx", batch_size=2)
+    slow = Embedder(backend="torch")
+    assert fast.backend == "onnx" and slow.backend == "torch"
+    a, b = fast.embed(SENTENCES), slow.embed(SENTENCES)
+    assert fast.backend == "onnx"  # no silent fallback
+    assert (export_dir(source) / "model.onnx").is_file()
+    assert a.shape == b.shape == (len(SENTENCES), 384)
+    cos = (a * b).sum(axis=1)
+    assert cos.min() > 0.9999, cos
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+def test_backend_choice_and_fallback(tmp_path, monkeypatch):
+    from synthrun.embeddings import embed_backend
+
+    source = resolve_model(DEFAULT_MODEL)[0]
+    assert embed_backend(source, "torch") == "torch"
+    assert embed_backend(source, "auto") == "onnx"
+    (tmp_path / "modules.json").write_text('[{"type": "sentence_transformers.models.Transformer"}]')
+    assert embed_backend(str(tmp_path), "onnx") == "torch"  # not a mean-pooling model folder
+    assert embed_backend("some-org/other-model", "auto") == "torch"
+    monkeypatch.setenv("SYNTHRUN_EMBED_BACKEND", "torch")
+    assert embed_backend(source) == "torch"
+    monkeypatch.setenv("SYNTHRUN_EMBED_BACKEND", "tensorflow")
+    with pytest.raises(StageError, match="auto, onnx or torch"):
+        embed_backend(source)

@@ -359,16 +359,30 @@ class ConstraintCache:
         self.size = size
         self._items: OrderedDict[str, JsonConstraint] = OrderedDict()
         self._lock = threading.Lock()
+        self._compiling: dict[str, threading.Lock] = {}  # one compile per schema at a time
 
     def get(self, schema: dict[str, Any]) -> JsonConstraint:
+        """The compiled schema; concurrent callers asking for the same new schema share one compile."""
         key = json.dumps(schema, sort_keys=True)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        compiled = JsonConstraint(schema_to_regex(schema), self.vocabulary, self.eos_token_id, schema)
-        with self._lock:
-            self._items[key] = compiled
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            gate = self._compiling.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._items:  # compiled by the caller we waited for
+                    self._items.move_to_end(key)
+                    return self._items[key]
+            try:
+                compiled = JsonConstraint(schema_to_regex(schema), self.vocabulary, self.eos_token_id, schema)
+            except BaseException:
+                with self._lock:
+                    self._compiling.pop(key, None)
+                raise
+            with self._lock:
+                self._items[key] = compiled
+                self._compiling.pop(key, None)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
         return compiled

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 PREFIX_CACHE_BYTES = 192 << 20
@@ -237,7 +238,7 @@ class FastLlama:
             return None
         return self._lin(self._norm(x[-1:], self.final_norm), self.lm_head)[0]
 
-    def prefill(self, cache: SlotCache, slot: int, prompt: list[int], splits: list[int] = (),
+    def prefill(self, cache: SlotCache, slot: int, prompt: list[int], splits: Sequence[int] = (),
                 reuse: bool = True) -> tuple[Any, int]:
         """Fills ``slot`` with ``prompt``; returns ``(logits of the next token [V], tokens taken from the cache)``.
 

@@ -40,7 +40,7 @@ class GenResult:
     closed_early: bool = False
 
 
-class _JobFuture(Future):
+class _JobFuture(Future["GenResult"]):
     """A request's future; ``abandoned`` is set when its awaiting task was cancelled."""
 
     abandoned = False

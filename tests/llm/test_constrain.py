@@ -98,3 +98,36 @@ def test_json_object_schema_regex():
     assert _full(rx, '{"a": "b", "n": 3, "t": true, "l": ["x", 1]}')
     assert _full(rx, "{}")
     assert not _full(rx, "[1, 2]")
+
+
+def test_concurrent_requests_for_a_new_schema_compile_it_once(monkeypatch):
+    import threading
+
+    from outlines_core import Vocabulary
+
+    from synthrun.llm import constrain
+
+    table = {bytes([c]): [i + 1] for i, c in enumerate(b'{}[]",:0123456789abcdefghijklmnopqrstuvwxyz -')}
+    cache = constrain.ConstraintCache(Vocabulary(0, table), eos_token_id=0)
+    built: list[str] = []
+    real = constrain.JsonConstraint
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(constrain, "JsonConstraint", counting)
+    start = threading.Barrier(6)
+    got: list[object] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(cache.get(Rating.model_json_schema()))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(built) == 1 and len(got) == 6 and all(g is got[0] for g in got)
+    assert cache.get(Sub.model_json_schema()) is not got[0] and len(built) == 2

@@ -169,9 +169,9 @@ def test_model_cache_roundtrip(engine, tmp_path, monkeypatch):
     assert (target / "synthrun_cache.json").is_file() and not (target / "junk").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((".tmp-", ".stale-"))]
 
-    from synthrun.llm import local_engine
+    from synthrun.llm import local_weights
 
-    monkeypatch.setattr(local_engine, "file_digest", lambda path: "abc")
+    monkeypatch.setattr(local_weights, "file_digest", lambda path: "abc")
     model, tokenizer, info = load_model(engine.gguf_path)
     assert info["source"] == "cache"
     assert torch.equal(model.model.embed_tokens.weight, engine.model.model.embed_tokens.weight)
