@@ -52,7 +52,7 @@ def _shape(s: Any) -> str:
     return " x ".join(str(x) for x in s) if isinstance(s, list) else str(s)
 
 
-def render(tool: str, args: dict[str, Any], result: Any) -> str:
+def render(tool: str, args: dict[str, Any], result: Any) -> str:  # noqa: C901 - one flat branch per tool
     """One answer sentence stating what ``result`` of ``tool`` says (shared by good and bad rows)."""
     obj = str(args.get("handle") or args.get("dataset") or args.get("group") or args.get("dataset_path")
               or args.get("path") or args.get("file_path") or "it")
@@ -400,7 +400,7 @@ class World:
     def __init__(self, tmp: Path):
         from synthrun.tools.executors.base import ExecutionEngine
         from synthrun.tools.executors.hdf5 import HDF5Executor
-        from synthrun.tools.spec import load_spec, read_spec_file
+        from synthrun.tools.loading import load_spec, read_spec_file
 
         self.engine = ExecutionEngine([HDF5Executor(tmp / "h5")])
         self.specs = {
@@ -470,7 +470,7 @@ class World:
 
 
 def _required(world: World, case: dict, name: str) -> list[str]:
-    from synthrun.tools.spec import parse_spec
+    from synthrun.tools.loading import parse_spec
 
     data = world.specs[case["spec"]]
     tool = next(t for t in parse_spec(data).tools if t.name == name)
@@ -569,7 +569,7 @@ def build() -> list[dict]:
 
 
 def _param_names(world: World, case: dict, name: str) -> list[str]:
-    from synthrun.tools.spec import parse_spec
+    from synthrun.tools.loading import parse_spec
 
     data = world.specs[case["spec"]]
     tools = data.tools if hasattr(data, "tools") else parse_spec(data).tools

@@ -96,14 +96,25 @@ def roundtrip(adapter: Path, base, work: Path) -> None:
     prompts = [[{"role": "user", "content": q}] for q in (
         "What is an HDF5 file?", "How do you open a file read-only with h5py?", "What is chunked storage?",
         "How do readers see new data in SWMR mode?", "How are booleans stored in HDF5?")]
+    import torch
+
     reference = [greedy_ids(merged, tok, p, 32) for p in prompts]
+    with torch.no_grad():  # f16 GGUF = the merged 2-D weights rounded to float16 (norms stay float32)
+        for param in merged.parameters():
+            if param.ndim == 2:
+                param.copy_(param.half().float())
+    rounded = [greedy_ids(merged, tok, p, 32) for p in prompts]
     for qtype in ("f16", "q8_0"):
         info = write_gguf(folder, work / f"model.{qtype}.gguf", qtype, base.gguf, "bench")
         model, gtok = load_gguf_model(Path(info["path"]))
         got = [greedy_ids(model, gtok, p, 32) for p in prompts]
         same = sum(a == b for a, b in zip(reference, got, strict=True))
-        print(f"GGUF {qtype} ({info['bytes'] / 1e6:.0f} MB): {same}/5 greedy answers identical to the merged "
-              f"model, token agreement {agreement(reference, got):.3f}")
+        line = (f"GGUF {qtype} ({info['bytes'] / 1e6:.0f} MB): {same}/5 greedy answers identical to the float32 "
+                f"merged model, token agreement {agreement(reference, got):.3f}")
+        if qtype == "f16":
+            same16 = sum(a == b for a, b in zip(rounded, got, strict=True))
+            line += f"; {same16}/5 identical to the merged model with its weights rounded to float16"
+        print(line)
     print(json.dumps({"answers": [tok.decode(r, skip_special_tokens=True) for r in reference[:2]]})[:400])
 
 

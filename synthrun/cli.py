@@ -13,18 +13,24 @@ import re
 import sys
 from pathlib import Path
 
+from synthrun.run_names import register_resolvers
+from synthrun.run_names import run_name as _run_name
+
+__all__ = ["main", "register_resolvers", "run_hydra", "_run_name"]
+
 HELP = """\
 usage: synthrun +recipe=NAME [key=value ...]        run a recipe (resumes if run before)
        synthrun -m +recipe=NAME key=a,b ...         sweep: one run per combination + a summary table
        synthrun ls                                  list recipes
        synthrun validate NAME [key=value ...]       compose a recipe and build every stage, no LLM call
+       synthrun plan +recipe=NAME [key=value ...]   expected calls, tokens and cost per stage [--json]
        synthrun providers                           list providers and how to set them up
        synthrun summarize SWEEP_DIR                 (re)write a sweep's summary table
        synthrun report RUN_DIR|SWEEP_DIR [--open]   (re)write report.html (charts, samples) [and open it]
        synthrun tools parse|graph SPEC ...          inspect a tool spec and its dependency graph
 
 Common overrides:
-  provider=local|ollama|openai|anthropic|gemini|vllm   provider.model=...  provider.api_base=...
+  provider=NAME (`synthrun providers` lists them)    provider.model=...  provider.api_base=...
   STAGE.PARAM=value (e.g. curate.threshold=8)          STAGE.enabled=false
   +STAGE.llm.model=...  (per-stage model, e.g. a stronger judge; + adds a key)
   run_name=NAME  (run folder name)   paths.output_root=DIR   progress=false
@@ -32,24 +38,6 @@ Common overrides:
 Keys come from the environment only (e.g. export OPENAI_API_KEY=...); overrides that carry a
 key are refused. Hydra's own options: synthrun --hydra-help
 """
-
-
-def _run_name(run_name: str | None, overrides, exclude_keys=None) -> str:
-    from synthrun.run_names import run_name as make_run_name
-
-    return make_run_name(run_name, overrides, exclude_keys)
-
-
-def register_resolvers() -> None:
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("synthrun_run_name"):
-        OmegaConf.register_new_resolver("synthrun_run_name", _run_name)
-    if not OmegaConf.has_resolver("synthrun_sweep_id"):
-        from synthrun.run_names import sweep_id
-
-        # cached, and Hydra copies the cache to every job of a sweep: one folder per sweep
-        OmegaConf.register_new_resolver("synthrun_sweep_id", sweep_id, use_cache=True)
 
 
 def _err(msg: str, code: int = 2) -> int:
@@ -186,6 +174,35 @@ def cmd_validate(args: list[str]) -> int:
     return 0
 
 
+def cmd_plan(args: list[str]) -> int:
+    as_json = "--json" in args
+    args = [a for a in args if a != "--json"]
+    names = [a for a in args if re.match(r"^\+{0,2}recipe=", a)]
+    if not names and args and "=" not in args[0]:
+        names, args = [args[0]], args[1:]
+    if len(names) != 1:
+        return _err("usage: synthrun plan +recipe=NAME [key=value ...] [--json]")
+    import json as _json
+
+    from synthrun.errors import USER_ERRORS
+    from synthrun.plan import make_plan, render_plan
+    from synthrun.recipes import compose
+
+    name = names[0].split("=", 1)[-1]
+    overrides = [a for a in args if a != names[0]]
+    try:
+        from synthrun.allowlist import check_override_targets
+        from synthrun.secrets import check_overrides
+
+        check_overrides(overrides)
+        check_override_targets(overrides)
+        plan = make_plan(compose(name, overrides))
+    except USER_ERRORS as exc:
+        return _err(str(exc), 1)
+    print(_json.dumps(plan.to_json(), indent=2) if as_json else render_plan(plan))
+    return 0
+
+
 def cmd_providers(args: list[str]) -> int:
     from synthrun.llm.providers import provider_table
 
@@ -220,7 +237,7 @@ def cmd_tools(args: list[str]) -> int:
 
 
 COMMANDS = {
-    "ls": cmd_ls, "list": cmd_ls, "validate": cmd_validate, "providers": cmd_providers,
+    "ls": cmd_ls, "list": cmd_ls, "validate": cmd_validate, "providers": cmd_providers, "plan": cmd_plan,
     "summarize": cmd_summarize, "tools": cmd_tools, "report": cmd_report,
 }
 

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from synthrun.llm.types import LLMStats
+from synthrun.llm.types import LLMProtocol, LLMStats
 from synthrun.prompts import PromptLibrary
 
 T = TypeVar("T")
@@ -43,18 +43,25 @@ class StageContext:
     stats: LLMStats = field(default_factory=LLMStats)
     failures: dict[str, int] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: The stage's spending guard (synthrun.budget.BudgetGuard), or None for no caps.
+    budget: Any = None
+    #: A ready client to use instead of one built from ``provider`` (tests pass an in-memory fake).
+    client: LLMProtocol | None = None
 
     @property
     def log(self) -> logging.Logger:
         return logging.getLogger(f"synthrun.stage.{self.name}")
 
     @cached_property
-    def llm(self):
+    def llm(self) -> LLMProtocol:
         """The shared LLM client, configured for this stage (imported on first use)."""
+        if self.client is not None:
+            return self.client
         from synthrun.llm.client import LLMClient
 
         return LLMClient(
-            self.provider, cache_path=self.cache_path, stats=self.stats, show_progress=self.show_progress
+            self.provider, cache_path=self.cache_path, stats=self.stats, show_progress=self.show_progress,
+            budget=self.budget,
         )
 
     @property

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from synthrun.stage import StageError
+from synthrun.errors import StageError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}

@@ -1,18 +1,49 @@
-"""Errors shown to the user as one line (no traceback)."""
+"""The one error family shown to the user as one line (no traceback); imports nothing of synthrun.
+
+Every module may raise these, from the LLM client to the stages::
+
+    SynthrunError
+    ├── ConfigError        a recipe, override or setting that cannot work (nothing ran)
+    │   ├── RecipeError    a recipe that cannot be built into stages
+    │   └── ComposeError   a recipe name or override Hydra cannot compose
+    ├── StageError         a problem with a stage's input or parameters (``synthrun.stage`` exports it)
+    │   ├── ProviderError  the LLM provider config is unusable (no model, key not exported, ...)
+    │   └── InputError     an input file or database that cannot be read as asked
+    └── (defined next to their code) StorageError (io), RunFolderBusy (runstate),
+        PromptError, TargetError, SecretOverrideError (config errors)
+
+The command line catches :data:`USER_ERRORS` and prints ``synthrun: error: <message>``.
+"""
 
 from __future__ import annotations
 
-from synthrun.allowlist import TargetError
-from synthrun.io import StorageError
-from synthrun.prompts import PromptError
-from synthrun.runner import RecipeError
-from synthrun.runstate import RunFolderBusy
-from synthrun.secrets import SecretOverrideError
-from synthrun.stage import StageError
+
+class SynthrunError(Exception):
+    """Base of every error reported to the user as one line."""
 
 
-class ComposeError(Exception):
+class ConfigError(SynthrunError):
+    """A recipe, override or setting that cannot work; raised before anything runs."""
+
+
+class RecipeError(ConfigError):
+    """A recipe that cannot be composed into stages (reported as one line)."""
+
+
+class ComposeError(ConfigError):
     """A recipe name or override that Hydra cannot compose."""
+
+
+class StageError(SynthrunError):
+    """A problem with a stage's input or parameters, reported as one line."""
+
+
+class ProviderError(StageError):
+    """An LLM provider config that cannot be used (unknown kind, no model, a key not exported ...)."""
+
+
+class InputError(StageError):
+    """An input file, folder or database that cannot be read as asked."""
 
 
 # Lines of Hydra/OmegaConf messages that say nothing about the user's mistake.
@@ -47,7 +78,4 @@ def compose_error_message(exc: BaseException) -> str:
     return "; ".join(p.rstrip(".:") for p in parts) or type(exc).__name__
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    RecipeError, StageError, PromptError, SecretOverrideError, TargetError, ComposeError, FileNotFoundError,
-    StorageError, RunFolderBusy,
-)
+USER_ERRORS: tuple[type[BaseException], ...] = (SynthrunError, FileNotFoundError)

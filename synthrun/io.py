@@ -11,12 +11,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from synthrun.errors import SynthrunError
+
 #: errno values that mean "the disk or folder cannot take this write" (not a bad input).
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO, errno.EFBIG,
                   errno.ENOTDIR}
 
 
-class StorageError(Exception):
+class StorageError(SynthrunError):
     """A write that failed for lack of space or permission; shown as one line naming the path and errno."""
 
     def __init__(self, path: str | Path, reason: str, code: str = ""):
@@ -86,18 +88,6 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
         lines.append(dumps(row))
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
-
-
-def append_jsonl(path: str | Path, row: Any) -> None:
-    """Append one row as a single write; a crash can only leave a torn *last* line."""
-    if hasattr(row, "model_dump"):
-        row = row.model_dump(mode="json")
-    data = (dumps(row) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -43,7 +44,7 @@ class RunMetrics(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
     recipe: str
-    status: str = "running"  # running | completed | partial | failed | interrupted
+    status: str = "running"  # running | completed | partial | budget_exhausted | failed | interrupted
     error: str | None = None
     #: When the run started and when it last reported (a ``running`` run with an old heartbeat was killed).
     started: str | None = None
@@ -66,6 +67,8 @@ class RunMetrics(BaseModel):
     auc: float | None = None
     evaluation: dict[str, Any] | None = None
     stages: list[StageMetrics] = Field(default_factory=list)
+    #: ``target_rows`` runs (synthrun.rounds): per-round inputs, rows kept, yield, cost; cost per kept row.
+    rounds: dict[str, Any] | None = None
 
     def recompute_totals(self) -> None:
         """Fill the run-level totals from the stage rows."""
@@ -99,7 +102,7 @@ def _by_stage(stages: list[StageMetrics], field: str) -> dict[str, int]:
     return out
 
 
-def mean_rating(records: list[Any]) -> float | None:
+def mean_rating(records: Iterable[Any]) -> float | None:
     """Mean ``rating.total`` over records that have one."""
     totals = []
     for r in records:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -31,7 +31,7 @@ def make_progress(enabled: bool = True):
     )
 
 
-def stderr_console():
+def stderr_console() -> Any:
     """A rich Console on stderr; wide when stderr is no terminal (logs, CI), so tables are not squeezed."""
     from rich.console import Console
 

@@ -16,10 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from synthrun.errors import ConfigError
 from synthrun.paths import prompts_dir
 
 
-class PromptError(Exception):
+class PromptError(ConfigError):
     """A prompt that cannot be found or rendered."""
 
 

@@ -46,9 +46,9 @@ def compose(name: str, overrides: list[str] | None = None, return_hydra_config: 
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from synthrun.cli import register_resolvers
     from synthrun.errors import ComposeError, compose_error_message
     from synthrun.paths import conf_dir
+    from synthrun.run_names import register_resolvers
 
     register_resolvers()
     try:

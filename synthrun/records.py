@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthrun.errors import StageError
+from synthrun.tools.spec import ToolSpec
+
 
 def stable_id(*parts: Any, prefix: str = "") -> str:
     """Return a short deterministic id built from ``parts``."""
@@ -58,15 +61,28 @@ class Chunk(Record):
     language: str = ""
 
 
-class Rating(BaseModel):
-    """An LLM judge's rating (the four criteria add up to ``total``)."""
+class RubricScores(BaseModel):
+    """The judge rubric, defined once: four criteria whose maxima add up to 10.
 
-    model_config = ConfigDict(extra="allow")
+    :class:`Rating` stores them; the judges' answer schemas (``synthrun.stages.rubric.JudgeOut``, the tool
+    rating) ask for them by subclassing this model.
+    """
 
     clarity: int = Field(ge=0, le=3)
     accuracy: int = Field(ge=0, le=3)
     usefulness: int = Field(ge=0, le=2)
     difficulty: int = Field(ge=0, le=2)
+
+    def rubric_total(self) -> int:
+        """The sum of the four criteria (0-10)."""
+        return self.clarity + self.accuracy + self.usefulness + self.difficulty
+
+
+class Rating(RubricScores):
+    """An LLM judge's rating (the four criteria add up to ``total``)."""
+
+    model_config = ConfigDict(extra="allow")
+
     total: float = Field(ge=0, le=10)
     reasoning: str = ""
     topic_relevant: bool | None = None
@@ -122,6 +138,20 @@ class ToolExample(Record):
     rating: Rating | None = None
 
 
-RECORD_TYPES: dict[str, type[Record]] = {
-    cls.__name__: cls for cls in (Record, Chunk, QAPair, CoTExample, ToolExample)
-}
+def as_rated(record: Record) -> QAPair | CoTExample:
+    """Read a record as the shape it has: CoT (``reasoning`` steps) or QA (what the judges rate)."""
+    data = record.model_dump()
+    if isinstance(data.get("reasoning"), list) and "question" in data and "answer" in data:
+        return CoTExample.model_validate(data)
+    if "question" in data and "answer" in data:
+        return QAPair.model_validate(data)
+    raise StageError(f"record {record.id or '?'} is neither a QA pair nor a CoT example "
+                     f"(needs question and answer; has {sorted(data)[:8]})")
+
+
+class ToolRecord(Record):
+    """One tool of a parsed spec (what ``tool_parse`` produces)."""
+
+    tool: ToolSpec
+    spec_name: str = ""
+    spec_format: str = ""

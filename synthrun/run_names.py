@@ -17,22 +17,17 @@ from typing import Any
 
 from synthrun.secrets import contains_secret, is_secret_key
 
-#: Config keys (at any depth) that do not change what a run produces.
-NON_DATA_KEYS = {
-    "api_base", "base_url", "api_key_env", "api_key_required", "concurrency", "timeout", "max_retries",
-    "retry_backoff", "extra_headers", "headers", "default_headers", "organization",
-}
-
-
-_CALL_SETTINGS = {"provider", "llm", "extra"}  # where NON_DATA_KEYS are call settings, not stage parameters
+_CALL_SETTINGS = {"provider", "llm", "extra"}  # where transport fields are call settings, not stage parameters
 #: Keys (at any depth) that decide how failures are accepted, not what a run produces.
 _RUN_POLICY_KEYS = {"accept_failures", "max_failure_rate"}
 
 
 def _non_data(path: str) -> bool:
+    from synthrun.llm.provider_config import TRANSPORT_FIELDS  # one list with fingerprints and the cache
+
     parts = str(path).split(".")
-    return (is_secret_key(parts[-1]) or parts[-1] in _RUN_POLICY_KEYS
-            or (parts[-1] in NON_DATA_KEYS and bool(_CALL_SETTINGS.intersection(parts))))
+    return (is_secret_key(parts[-1]) or parts[-1] in _RUN_POLICY_KEYS or parts[0] == "budget"
+            or (parts[-1] in TRANSPORT_FIELDS and bool(_CALL_SETTINGS.intersection(parts))))
 
 
 def _strip(value: Any, path: str) -> Any:
@@ -91,3 +86,14 @@ def run_name(run_name: str | None, overrides: Any, exclude_keys: Any = None) -> 
 def sweep_id() -> str:
     """A readable, unique default sweep folder name: ``YYYYmmdd-HHMMSS-<6 hex>``."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
+
+
+def register_resolvers() -> None:
+    """Register the ``synthrun_run_name`` and ``synthrun_sweep_id`` resolvers the config uses."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("synthrun_run_name"):
+        OmegaConf.register_new_resolver("synthrun_run_name", run_name)
+    if not OmegaConf.has_resolver("synthrun_sweep_id"):
+        # cached, and Hydra copies the cache to every job of a sweep: one folder per sweep
+        OmegaConf.register_new_resolver("synthrun_sweep_id", sweep_id, use_cache=True)

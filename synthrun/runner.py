@@ -25,14 +25,18 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 
+from synthrun import executors, shards
+from synthrun.budget import guard_for, make_budget, save_budget, stop_at_budget
 from synthrun.context import StageContext
-from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json, write_jsonl
+from synthrun.errors import RecipeError, StageError
+from synthrun.io import StorageError, atomic_write_text, is_storage_error, read_jsonl, write_json
 from synthrun.metrics import RunMetrics, StageMetrics, mean_rating, render_table
 from synthrun.prompts import PromptLibrary
 from synthrun.records import Record
+from synthrun.rounds import rounds_env, rounds_step
 from synthrun.runstate import LiveMetrics, RunLock, now_iso, previous_status
 from synthrun.secrets import redact, redact_text
-from synthrun.stage import Stage, StageError
+from synthrun.stage import Stage
 
 log = logging.getLogger("synthrun")
 MARKER = "_SUCCESS"
@@ -41,14 +45,24 @@ PARTIAL = "_PARTIAL"
 RUNNER_KEYS = ("max_failure_rate",)
 
 
-class RecipeError(Exception):
-    """A recipe that cannot be composed into stages (reported as one line)."""
-
-
 class IncompleteStage(RecipeError):
     """A stage lost rows to provider-side LLM failures; the same command retries them (exit 3)."""
 
     exit_code = 3
+
+
+class BudgetExhausted(IncompleteStage):
+    """A budget cap stopped the run (synthrun.budget); the same command with a raised cap resumes (exit 4)."""
+
+    exit_code = 4
+
+
+def plain_dict(node: Any) -> dict[str, Any]:
+    """A config node as a plain dict with every interpolation resolved."""
+    value = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(value, dict):
+        raise RecipeError(f"expected a mapping of keys, got {type(value).__name__}")
+    return {str(k): v for k, v in value.items()}
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -81,13 +95,13 @@ def build_stage(name: str, node: DictConfig, allow: list[str]) -> Stage:
         cls = resolve_stage_class(node._target_, allow, where=f"stage '{name}'")
     except TargetError as exc:
         raise RecipeError(str(exc)) from None
-    missing = [k for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
+    missing = [str(k) for k in node if k != "_target_" and OmegaConf.is_missing(node, k)]
     if missing:
         raise RecipeError(f"stage '{name}': `{missing[0]}` has no value; set it with {name}.{missing[0]}=...")
     if any(k in node for k in RUNNER_KEYS):
         node = OmegaConf.create({k: v for k, v in node.items() if k not in RUNNER_KEYS})
     try:
-        params = OmegaConf.to_container(node, resolve=True)
+        params = plain_dict(node)
         params.pop("_target_", None)
         return cls.model_validate(params)
     except ValidationError as exc:
@@ -112,7 +126,15 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
     if "provider" in cfg:
         check_concurrency(cfg.provider.get("concurrency"))
     _failure_limit(cfg, None)
+    from synthrun.budget import parse_budget
+    from synthrun.rounds import parse_rounds
+
+    parse_budget(cfg, stage_names(cfg))
+    parse_rounds(cfg, stage_names(cfg))
+    shards.shard_size_of(cfg)
+    executors.create(cfg)
     stages = [(name, build_stage(name, cfg[name], allow)) for name in stage_names(cfg)]
+    check_record_types(stages)
     for name, stage in stages:
         check_concurrency((stage.llm or {}).get("concurrency"), f"{name}.llm.concurrency")
         _failure_limit(cfg, name)
@@ -122,6 +144,23 @@ def build_stages(cfg: DictConfig) -> list[tuple[str, Stage]]:
             except (PromptError, OSError) as exc:
                 raise RecipeError(f"stage '{name}': {exc}") from None
     return stages
+
+
+def check_record_types(stages: list[tuple[str, Stage]]) -> None:
+    """Each stage reads the record type the stage before it writes (one-line :class:`RecipeError` if not).
+
+    ``Record`` means any type: a stage writing ``Record`` passes on what it read, and one reading
+    ``Record`` takes anything; a more specific type than known so far is checked when the run gets there.
+    """
+    have: type[Record] | None = None
+    origin = ""
+    for name, stage in stages:
+        want = stage.input_type
+        if not stage.source and have is not None and not (issubclass(have, want) or issubclass(want, have)):
+            raise RecipeError(f"stage '{name}' ({type(stage).__name__}) reads {want.__name__} records, but gets "
+                              f"{have.__name__} records from stage '{origin}'")
+        if stage.source or (stage.enabled and stage.output_type is not Record):
+            have, origin = stage.output_type, name
 
 
 # LLM failure reasons that mean the provider was not reached or refused (not a weak answer).
@@ -154,29 +193,28 @@ def _check_llm_reached(name: str, sm: StageMetrics, provider: dict[str, Any], me
     if sm.llm_calls == 0 or failed < sm.llm_calls:
         return
     metrics.stages.append(sm)
-    model = str(provider.get("model") or "")
-    where = "in-process" if model.startswith("local/") else provider.get("api_base") or "its default endpoint"
-    where = redact_text(str(where))
+    from synthrun.llm.backends import backend_for
+    from synthrun.llm.provider_config import ProviderConfig
+
+    cfg = ProviderConfig.parse(provider)
+    model, where = cfg.model, redact_text(backend_for(cfg).endpoint(cfg))
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(sm.llm_failures.items()))
     raise RecipeError(f"stage '{name}': all {sm.llm_calls} LLM calls failed ({reasons}); check the provider: "
                       f"model {model!r} at {where} (`synthrun providers` shows the set-up)")
 
 
 def _provider_for(cfg: DictConfig, stage: Stage) -> dict[str, Any]:
-    base = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
+    base = plain_dict(cfg.provider) if "provider" in cfg else {}
     merged = dict(base or {})
     merged.update({k: v for k, v in (stage.llm or {}).items() if v is not None})
     return merged
 
 
-#: Provider settings that change how calls are made, not what they return.
-_TRANSPORT_KEYS = ("api_base", "api_key_env", "concurrency", "timeout", "max_retries", "retry_backoff",
-                   "circuit_breaker", "circuit_breaker_s", "threads", "batch_size")
-
-
 def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> str:
-    provider = {k: v for k, v in provider.items() if k not in _TRANSPORT_KEYS}
-    stage = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in RUNNER_KEYS}
+    from synthrun.llm.provider_config import answer_fields
+
+    provider = answer_fields(provider)  # settings that change how calls are made, not what they return
+    stage = {k: v for k, v in plain_dict(node).items() if k not in RUNNER_KEYS}
     blob = json.dumps(
         {"stage": stage, "provider": provider, "up": upstream},
         sort_keys=True, default=str,
@@ -186,7 +224,7 @@ def _fingerprint(node: DictConfig, provider: dict[str, Any], upstream: str) -> s
 
 def _chain(fp: str, stage_dir: Path) -> str:
     """Fingerprint handed downstream: this stage's config and the data it produced."""
-    data = hashlib.sha256((stage_dir / "data.jsonl").read_bytes()).hexdigest()
+    data = shards.file_digest(stage_dir / "data.jsonl")
     return hashlib.sha256(f"{fp}:{data}".encode()).hexdigest()[:20]
 
 
@@ -213,7 +251,7 @@ def _load_output(path: Path, stage: Stage) -> list[Any]:
 
 def save_config(cfg: DictConfig, run_dir: Path, name: str = "config.yaml") -> None:
     """Write the composed, resolved config with secret-looking values redacted."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = plain_dict(cfg)
     plain = {k: v for k, v in plain.items() if k != "hydra"}
     atomic_write_text(run_dir / name, OmegaConf.to_yaml(OmegaConf.create(redact(plain))))
 
@@ -258,12 +296,37 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> R
             raise _storage(exc) from None
         raise
     stages = build_stages(cfg)  # fail on any bad stage before doing any work
-    with RunLock(run_dir):
-        return _run_locked(cfg, run_dir, stages, overrides)
+    executor = executors.create(cfg).start()  # connects to Ray now: a bad address fails before any work
+    try:
+        with RunLock(run_dir):
+            return _run_locked(cfg, run_dir, stages, overrides, executor)
+    finally:
+        executor.close()
+
+
+def _execute(stage: Stage, records: Any, ctx: StageContext, sm: StageMetrics, job: shards.ShardJob,
+             executor: Any) -> list[Any] | shards.RecordFile:
+    """Run one stage on its input: in shards when it works per record and gets more than one shard."""
+    if shards.wants_shards(stage, records, job.size):
+        sm.rows_in, outputs = shards.run_sharded(job, records, ctx, executor)
+        return outputs
+    if stage.source:
+        inputs: Any = []
+    elif isinstance(records, shards.RecordFile) and len(records) > job.size:
+        inputs = shards.compact(records, stage, job.name, job.prev)
+    else:
+        inputs = _coerce(records, stage, job.name, job.prev)
+    sm.rows_in = len(inputs)
+    if not stage.enabled:
+        log.info("stage %s: disabled, passing %d records through", job.name, len(inputs))
+        return list(inputs)
+    log.info("stage %s: %s", job.name, "reading its source" if stage.source else f"{len(inputs)} records in")
+    streamed = getattr(stage, "iter_records", None) if stage.source else None  # e.g. load_records
+    return shards.collect(streamed(ctx) if streamed else stage.run(inputs, ctx), ctx.stage_dir)
 
 
 def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
-                overrides: list[str] | None) -> RunMetrics:
+                overrides: list[str] | None, executor: Any = None) -> RunMetrics:
     started = time.perf_counter()
     before = previous_status(run_dir / "metrics.json")
     if before.get("status") == "running":
@@ -274,7 +337,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     folder = _Folder(cfg, run_dir, live, keep)
 
     run_id = f"{cfg.recipe_name}/{run_dir.name}"
-    provider = OmegaConf.to_container(cfg.provider, resolve=True) if "provider" in cfg else {}
+    provider = plain_dict(cfg.provider) if "provider" in cfg else {}
     metrics = RunMetrics(
         run_id=run_id, recipe=str(cfg.recipe_name), provider=provider.get("name"),
         model=provider.get("model"), overrides=[redact_text(str(o)) for o in overrides or []],
@@ -284,8 +347,12 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
     cache_path = Path(cache_dir) / "llm.sqlite" if cache_dir else None
     prompts = PromptLibrary([Path(p) for p in cfg.get("prompt_dirs") or []])
     show_progress = bool(cfg.get("progress", True))
+    budget = make_budget(cfg, run_dir)
+    spec, env = rounds_env(cfg, stages, run_dir, run_id, metrics, folder, budget, cache_path, prompts, show_progress)
+    shard_size = shards.shard_size_of(cfg)
+    executor = executor or executors.LocalExecutor()
 
-    records: list[Any] = []
+    records: list[Any] | shards.RecordFile = []
     upstream = ""
     prev = "(start)"
     error: BaseException | None = None
@@ -294,12 +361,16 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         live.write(metrics.model_dump())
         live.start()
         for index, (name, stage) in enumerate(stages, 1):
+            span = rounds_step(spec, env, name, records, upstream, prev)
+            if span is not None:  # target_rows: the span of stages runs in rounds (synthrun.rounds)
+                records, upstream, prev = span
+                continue
             stage_dir = run_dir / f"{index:02d}_{name}"
             stage_provider = _provider_for(cfg, stage)
             fp = _fingerprint(cfg[name], stage_provider, upstream)
             marker = stage_dir / MARKER
             if marker.is_file() and marker.read_text().strip() == fp and not stage.always_run:
-                records = _load_output(stage_dir / "data.jsonl", stage)
+                records = shards.load(stage_dir / "data.jsonl", stage, shard_size)
                 summary = json.loads((stage_dir / "summary.json").read_text())
                 metrics.stages.append(StageMetrics.model_validate(summary["metrics"]))
                 log.info("stage %s: already done (%d records), skipped", name, len(records))
@@ -310,19 +381,15 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             produces = stage.source or (stage.input_type is not stage.output_type and stage.output_type is not Record)
             sm = StageMetrics(name=name, target=str(cfg[name]._target_), enabled=stage.enabled, produces=produces)
             t0 = time.perf_counter()
-            inputs = [] if stage.source else _coerce(records, stage, name, prev)
-            sm.rows_in = len(inputs)
             ctx = StageContext(
                 name=name, run_id=run_id, run_dir=run_dir, stage_dir=stage_dir, provider=stage_provider,
                 cache_path=cache_path, prompts=prompts, seed=int(cfg.get("seed", 0)),
-                show_progress=show_progress,
+                show_progress=show_progress, budget=guard_for(budget, name),
             )
-            if stage.enabled:
-                log.info("stage %s: %s", name, "reading its source" if stage.source else f"{len(inputs)} records in")
-                outputs = list(stage.run(inputs, ctx))
-            else:
-                log.info("stage %s: disabled, passing %d records through", name, len(inputs))
-                outputs = list(inputs)
+            job = shards.ShardJob(stage, name, prev, run_id, run_dir, stage_dir, stage_provider, cache_path, prompts,
+                                  int(cfg.get("seed", 0)), fp, shard_size,
+                                  frozenset(RETRYABLE_FAILURES | {"budget_exhausted"}))
+            outputs = _execute(stage, records, ctx, sm, job, executor)
             sm.rows_out = len(outputs)
             sm.retention = round(sm.rows_out / sm.rows_in, 4) if sm.rows_in else None
             sm.mean_rating = mean_rating(outputs)
@@ -336,6 +403,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             if st.halted == "storage":
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
                 raise StorageError.with_message(f"{st.halt_message}; {_RESUME_HINT}")
+            stop_at_budget(name, budget, folder, stage_dir, outputs, sm, ctx, fp, metrics)
             _check_llm_reached(name, sm, stage_provider, metrics)
             if lost and sum(lost.values()) > _failure_limit(cfg, name) * max(1, sm.llm_calls):
                 _write_partial(folder, stage_dir, outputs, sm, ctx, fp, lost, metrics)
@@ -348,12 +416,14 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             sm.status = "accepted" if lost else "done"
             folder.claim()
             marker.unlink(missing_ok=True)
-            write_jsonl(stage_dir / "data.jsonl", outputs)
+            outputs = shards.save(stage_dir / "data.jsonl", outputs)
             write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
             (stage_dir / PARTIAL).unlink(missing_ok=True)
             atomic_write_text(marker, fp + "\n")
+            shards.cleanup(stage_dir)
             metrics.stages.append(sm)
-            records, upstream, prev = outputs, _chain(fp, stage_dir), name
+            records = shards.keep(outputs, stage_dir / "data.jsonl", shard_size)
+            upstream, prev = _chain(fp, stage_dir), name
         folder.claim()
         metrics.status = "completed"
         if metrics.stages and metrics.stages[-1].rows_out == 0:
@@ -362,10 +432,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
         error = _storage(exc, run_dir) if isinstance(exc, OSError) and is_storage_error(exc) else exc
         if isinstance(error, StorageError) and _RESUME_HINT not in str(error):
             error = StorageError.with_message(f"{error}; {_RESUME_HINT}")
-        metrics.status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
-                          else "partial" if isinstance(exc, IncompleteStage) else "failed")
+        metrics.status = _failed_status(exc)
         metrics.error = redact_text(f"{type(error).__name__}: {error}".splitlines()[0])[:500]
     finally:
+        save_budget(budget)
         live.stop()
         metrics.wall_time_s = round(time.perf_counter() - started, 3)
         metrics.recompute_totals()
@@ -374,34 +444,52 @@ def _run_locked(cfg: DictConfig, run_dir: Path, stages: list[tuple[str, Stage]],
             from synthrun.report import write_report_safely
 
             write_report_safely(run_dir)
-    if error is None and live.fallback is not None:
-        log.warning("metrics.json could not be written in %s: written to %s", run_dir, live.fallback)
-    if error is not None:
-        if folder.attempt:
-            log.warning("this attempt did not change the finished run in %s; its metrics: %s", run_dir, live.path)
-        if live.fallback is not None:
-            note = f" (metrics.json could not be written in the run folder: written to {live.fallback})"
-            if isinstance(error, StorageError | RecipeError):
-                error.args = (str(error) + note,)
-            else:
-                log.error("metrics written to %s", live.fallback)
-        raise error
-    if show_progress:
-        from synthrun.progress import stderr_console
-
-        stderr_console().print(render_table(metrics))
+    _report_outcome(error, folder, live, run_dir)
+    _print_table(metrics, show_progress)
     return metrics
 
 
-def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any], sm: StageMetrics, ctx: StageContext,
-                   fp: str, lost: dict[str, int], metrics: RunMetrics) -> None:
+def _print_table(metrics: RunMetrics, show: bool) -> None:
+    if show:
+        from synthrun.progress import stderr_console
+
+        stderr_console().print(render_table(metrics))
+
+
+def _failed_status(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, BudgetExhausted):
+        return "budget_exhausted"
+    return "partial" if isinstance(exc, IncompleteStage) else "failed"
+
+
+def _report_outcome(error: BaseException | None, folder: _Folder, live: LiveMetrics, run_dir: Path) -> None:
+    """Say where metrics went when the run folder refused them; re-raise the run's error, if any."""
+    if error is None:
+        if live.fallback is not None:
+            log.warning("metrics.json could not be written in %s: written to %s", run_dir, live.fallback)
+        return
+    if folder.attempt:
+        log.warning("this attempt did not change the finished run in %s; its metrics: %s", run_dir, live.path)
+    if live.fallback is not None:
+        note = f" (metrics.json could not be written in the run folder: written to {live.fallback})"
+        if isinstance(error, StorageError | RecipeError):
+            error.args = (str(error) + note,)
+        else:
+            log.error("metrics written to %s", live.fallback)
+    raise error
+
+
+def _write_partial(folder: _Folder, stage_dir: Path, outputs: list[Any] | shards.RecordFile, sm: StageMetrics,
+                   ctx: StageContext, fp: str, lost: dict[str, int], metrics: RunMetrics) -> None:
     """Keep an incomplete stage's rows and say what failed (``_PARTIAL``); never mark it done."""
     sm.status = "partial"
     metrics.stages.append(sm)
     folder.claim()
     (stage_dir / MARKER).unlink(missing_ok=True)
     try:
-        write_jsonl(stage_dir / "data.jsonl", outputs)
+        shards.save(stage_dir / "data.jsonl", outputs)
         write_json(stage_dir / "summary.json", {"metrics": sm.model_dump(), "details": ctx.summary})
         write_json(stage_dir / PARTIAL, {"fingerprint": fp, "llm_calls": sm.llm_calls, "failed": lost,
                                          "rows_out": sm.rows_out})

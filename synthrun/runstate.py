@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from synthrun.errors import SynthrunError
 from synthrun.io import StorageError, is_storage_error, write_json
 
 LOCK_FILE = ".lock"
 HEARTBEAT_S = 10.0
 
 
-class RunFolderBusy(Exception):
+class RunFolderBusy(SynthrunError):
     """Another process holds the run folder's lock (reported as one line)."""
 
 

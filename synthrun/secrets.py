@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from synthrun.errors import ConfigError
+
 # Words of a key name that mark its value as a secret, matched word by word so that
 # ``max_tokens`` or ``tokens_out`` (counts) are not secrets while ``token`` or ``hf_token`` are.
 _SECRET_WORDS = {"apikey", "secret", "secrets", "password", "passwd", "token", "credential",
@@ -40,7 +42,7 @@ _SECRET_ASSIGNMENT = re.compile(r"([A-Za-z][A-Za-z0-9_\-]*)\s*[:=]\s*([^\s,}\]'\
 REDACTED = "<redacted>"
 
 
-class SecretOverrideError(ValueError):
+class SecretOverrideError(ConfigError, ValueError):
     """An override that would write a secret to disk."""
 
 

@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthrun.errors import StageError
 from synthrun.records import Record
+
+__all__ = ["Stage", "StageError"]
 
 if TYPE_CHECKING:
     from synthrun.context import StageContext
-
-
-class StageError(Exception):
-    """A problem with a stage's input or parameters, reported as one line."""
 
 
 class Stage(BaseModel):
@@ -51,6 +50,9 @@ class Stage(BaseModel):
     #: True when the stage must run even if it finished before with the same config (e.g. ingest,
     #: whose input files may have changed); downstream stages re-run only if its output changed.
     always_run: ClassVar[bool] = False
+    #: True when the stage needs all its records in one call (dedup, selection, splits, reports ...);
+    #: False: it works record by record and the runner may call it once per shard (synthrun/shards.py).
+    needs_all_records: ClassVar[bool] = False
 
     enabled: bool = True
     llm: dict[str, Any] = Field(default_factory=dict)

@@ -76,12 +76,12 @@ def test_nested_target_in_a_recipe_file_is_refused(tmp_path):
     victim = tmp_path / "victim"
     text = (ROOT / "recipes" / "qa.yaml").read_text()
     text = text.replace("recipe_name: qa", "recipe_name: mine")
-    text = text.replace("  max_chunks: 6", f"  max_chunks: 6\n  llm:\n    _target_: os.makedirs\n    name: {victim}")
+    text = text.replace("\ngenerate:\n", f"\ngenerate:\n  llm:\n    _target_: os.makedirs\n    name: {victim}\n", 1)
     (recipes / "mine.yaml").write_text(text)
     for args in (["validate", "mine"], ["+recipe=mine", f"paths.output_root={tmp_path / 'out'}"]):
         proc = _synthrun(args, tmp_path, {"SYNTHRUN_RECIPE_PATH": str(recipes)})
         line = _one_error_line(proc)
-        assert "load.llm._target_" in line and "nested _target_ is not allowed" in line
+        assert "generate.llm._target_" in line and "nested _target_ is not allowed" in line
         assert not victim.exists()
 
 
@@ -106,3 +106,15 @@ def test_whole_config_walk_finds_targets_at_any_depth():
         check_targets(deep)
     with pytest.raises(TargetError, match="not allowed"):
         check_targets({"unused": {"_target_": "synthrun.io.atomic_write_text"}})
+
+
+def test_short_stage_names_resolve_to_the_same_classes():
+    from synthrun.stages.judge import Judge
+
+    assert resolve_stage_class("synthrun.stages.Curate") is Curate
+    assert resolve_stage_class("synthrun.stages.Judge") is Judge
+    # only Stage subclasses defined in a module of synthrun.stages; nothing else reachable by short name
+    for bad in ("synthrun.stages.Stage", "synthrun.stages.NoSuchStage", "synthrun.stages.Path",
+                "synthrun.stages.importlib"):
+        with pytest.raises(TargetError):
+            resolve_stage_class(bad)

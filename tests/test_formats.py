@@ -1,5 +1,7 @@
 """Record -> training-format converters: shape and content per format and record type."""
 
+import json
+
 import pytest
 
 from synthrun.formats import FormatError, convert, render_reasoning, specialize
@@ -93,3 +95,78 @@ def test_generic_instruction_output_record_and_errors():
         convert(QA, "parquet")
     with pytest.raises(FormatError, match="cot_style"):
         render_reasoning(["a"], "b", "bullets")
+
+
+# ---------------------------------------------------------------------------- one module per format
+
+
+def _cot():
+    return CoTExample(id="c1", question="Why chunk a dataset?", reasoning=["Reads touch whole chunks.", "Small reads win."],
+                      answer="Chunking matches the access pattern.")
+
+
+def _tool_example():
+    from tests.tools.examples import GOOD, example
+
+    ex = example(GOOD, ex_id="t1")
+    steps = [s.model_copy(update={"ok": True, "result": {"value": i}, "executor": "hdf5"})
+             for i, s in enumerate(ex.reasoning_path)]
+    return ex.model_copy(update={"reasoning_path": steps})
+
+
+@pytest.mark.parametrize("name", sorted(__import__("synthrun.formats", fromlist=["registry"]).registry()))
+def test_every_format_reads_back_what_it_writes(name):
+    from synthrun.formats import WriteOptions, get, read_back
+
+    module = get(name)
+    if "qa" in module.KINDS:
+        record = _cot()
+        row = module.write(record, WriteOptions(system_prompt="Be brief.", cot_style="think_tags"))
+        fmt, got = read_back(row)
+        assert (got.question, got.answer, got.reasoning) == (record.question, record.answer, record.reasoning)
+    if "tool" in module.KINDS:
+        ex = _tool_example()
+        row = module.write(ex, WriteOptions(tool_turns=True))
+        fmt, got = read_back(row)
+        assert (got.question, got.answer) == (ex.instruction, ex.final_answer)
+        assert len(got.reasoning) == len(ex.reasoning_path)
+    assert fmt == name, "the module that wrote a row is the one that reads it back"
+
+
+def test_a_new_format_is_one_module(tmp_path, monkeypatch):
+    import synthrun.formats as formats
+    from synthrun.context import StageContext
+    from synthrun.stages.compare import to_example
+    from synthrun.stages.export import Export
+
+    (tmp_path / "qa_lines.py").write_text(
+        '"""Q/A lines: {"qa": "Q: ...\\nA: ..."}."""\n'
+        "from synthrun.formats._common import ReadBack, prompt_and_response\n"
+        'NAME = "qa_lines"\nKINDS = frozenset({"qa"})\nPARSE_ORDER = 60\n\n'
+        "def write(record, opts):\n"
+        "    q, a = prompt_and_response(record, opts.cot_style)\n"
+        '    return {"qa": f"Q: {q}\\nA: {a}"}\n\n'
+        "def parse(row):\n"
+        '    text = row.get("qa")\n'
+        '    if not isinstance(text, str) or not text.startswith("Q: "):\n'
+        "        return None\n"
+        '    q, _, a = text[3:].partition("\\nA: ")\n'
+        "    return ReadBack(q, a)\n", encoding="utf-8")
+    monkeypatch.setattr(formats, "__path__", [*formats.__path__, str(tmp_path)])
+    formats.registry.cache_clear()
+    try:
+        assert "qa_lines" in formats.names("qa")
+        ctx = StageContext(name="export", run_id="r", run_dir=tmp_path, stage_dir=tmp_path / "export",
+                           show_progress=False)
+        Export(format="qa_lines", cot_style="none").run([_cot()], ctx)
+        row = json.loads((tmp_path / "export" / "dataset" / "train.qa_lines.jsonl").read_text())
+        assert row == {"qa": "Q: Why chunk a dataset?\nA: Chunking matches the access pattern."}
+        assert to_example(row)["format"] == "qa_lines" and to_example(row)["question"] == "Why chunk a dataset?"
+    finally:
+        monkeypatch.undo()
+        formats.registry.cache_clear()
+        import sys
+
+        sys.modules.pop("synthrun.formats.qa_lines", None)
+    with pytest.raises(ValueError, match="unknown export format 'qa_lines'"):
+        Export(format="qa_lines")

@@ -79,3 +79,31 @@ def test_every_shipped_prompt_embedding_text_uses_the_filter():
         for var in ("text", "source_text", "history", "tools_doc"):
             for m in re.finditer(r"\{\{\s*" + var + r"\s*(\|[^}]*)?\}\}", body):
                 assert "delimit" in (m.group(1) or ""), f"{path.name}: {{{{ {var} }}}} is not delimited"
+
+
+def test_library_looks_in_user_folders_first_then_the_shipped_prompts(tmp_path):
+    (tmp_path / "qa_generate.yaml").write_text("system: mine\nuser: 'Write about {{ topic }}.'\n")
+    mine = PromptLibrary([tmp_path])
+    assert mine.path("qa_generate") == tmp_path / "qa_generate.yaml"
+    assert mine.render("qa_generate", topic="HDF5") == [
+        {"role": "system", "content": "mine"}, {"role": "user", "content": "Write about HDF5."}]
+    assert PromptLibrary().path("qa_generate") == prompts_dir() / "qa_generate.yaml"
+    # a path to a prompt file works as a name
+    assert PromptLibrary().path(str(tmp_path / "qa_generate.yaml")) == tmp_path / "qa_generate.yaml"
+
+
+def test_prompt_problems_are_one_line_prompt_errors(tmp_path):
+    (tmp_path / "no_user.yaml").write_text("system: only a system message\n")
+    (tmp_path / "needs_var.yaml").write_text("user: 'About {{ topic }}'\n")
+    (tmp_path / "broken.yaml").write_text("user: 'About {{ topic '\n")
+    (tmp_path / "empty_system.yaml").write_text("system: '  '\nuser: hi\n")
+    lib = PromptLibrary([tmp_path])
+    with pytest.raises(PromptError, match="prompt 'nope' not found"):
+        lib.path("nope")
+    with pytest.raises(PromptError, match="needs a 'user' template"):
+        lib.get("no_user")
+    with pytest.raises(PromptError, match=r"prompt 'needs_var' \(user\): 'topic' is undefined"):
+        lib.render("needs_var")
+    with pytest.raises(PromptError, match=r"prompt 'broken' \(user\)"):
+        lib.render("broken", topic="x")
+    assert lib.render("empty_system") == [{"role": "user", "content": "hi"}]  # a blank system turn is left out

@@ -64,3 +64,18 @@ def test_malformed_user_recipe_is_one_line_naming_the_file(tmp_path, filename):
         assert proc.returncode == 1 and len(lines) == 1, lines
         assert lines[0].startswith(f"synthrun: error: recipe file {recipes / filename}") and problem in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_reading_the_wrong_record_type_fails_at_compose_time(capsys):
+    from synthrun.cli import main
+
+    # enrich rewrites QA answers; without generate it would get the loader's chunks
+    assert main(["validate", "qa", "stages=[load,enrich,filter,curate,export]"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "synthrun: error: stage 'enrich' (Enrich) reads QAPair records, but gets Chunk records from stage 'load'"
+    # a generic pass-through stage (Filter writes what it read) keeps the type known before it
+    assert main(["validate", "qa", "stages=[load,filter,enrich,export]"]) == 1
+    assert "stage 'enrich' (Enrich) reads QAPair records, but gets Chunk records from stage 'load'" in capsys.readouterr().err
+    # a disabled stage passes its input on: a disabled generator leaves chunks for enrich
+    assert main(["validate", "qa", "+generate.enabled=false"]) == 1
+    assert main(["validate", "qa", "+generate.enabled=false", "stages=[load,generate,filter,curate,export]"]) == 0

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from synthrun.stage import StageError
+from synthrun.errors import StageError
 
 MANIFEST = "finetune.json"
 

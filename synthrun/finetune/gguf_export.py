@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from synthrun.stage import StageError
+from synthrun.errors import StageError
 
 _LAYER_NAMES = {
     "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",

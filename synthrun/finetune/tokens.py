@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from synthrun.stage import StageError
+from synthrun.errors import StageError
 
 
 def _render(tokenizer: Any, messages: list[dict[str, str]], tools: list | None, gen: bool) -> str:

@@ -19,7 +19,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
-from synthrun.stages.dedup import normalize
+from synthrun.minhash import normalize
 
 #: Which copy of a document wins: lower first.
 FORMAT_ORDER = {"rst": 0, "markdown": 1, "text": 2, "code": 3, "html": 4, "pdf": 5}

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 from synthrun.ingest import store
 from synthrun.ingest.chunking import chunk_document
@@ -218,6 +219,16 @@ def _drop_duplicates(reads: list[_Read], tables: dict, replaced: dict[str, set[s
         read.chunks, read.rows = keep_chunks, keep_rows
 
 
+def _gone_files(roots: list[Path], files: list[SourceFile], known: dict[str, Any],
+                states: dict[str, dict[str, Any]]) -> set[str]:
+    """Keys of stored files under ``roots`` that are no longer there (what ``prune`` deletes)."""
+    dir_ids = {root_id(r) for r in roots if r.is_dir()}
+    singles = {f"{root_id(r.parent)}:{r.name}" for r in roots if r.is_file()}
+    seen = {f.key for f in files}
+    stored = set(known) | {k for state in states.values() for k in state if _KEY_RE.match(k)}
+    return {k for k in stored if k not in seen and (k.split(":", 1)[0] in dir_ids or k in singles)}
+
+
 def ingest(roots: Iterable[str | Path], db: str | Path, *, chunk_size: int = 1000, chunk_overlap: int = 100,
            unit: Unit = "chars", min_chunk_size: int | None = None, include: list[str] | None = None,
            exclude: list[str] | None = None, text_table: str = "text_chunks", code_table: str = "code_chunks",
@@ -295,15 +306,9 @@ def ingest(roots: Iterable[str | Path], db: str | Path, *, chunk_size: int = 100
         reads.append(_Read(file, table, file_hash, *got))
     if dedup and reads:
         _drop_duplicates(reads, tables, replaced, dedup_threshold, report)
-    gone: set[str] = set()
-    if prune:
-        dir_ids = {root_id(r) for r in roots if r.is_dir()}
-        singles = {f"{root_id(r.parent)}:{r.name}" for r in roots if r.is_file()}
-        seen = {f.key for f in files}
-        stored = set(known) | {k for state in states.values() for k in state if _KEY_RE.match(k)}
-        gone = {k for k in stored if k not in seen and (k.split(":", 1)[0] in dir_ids or k in singles)}
-        for name in tables:
-            replaced[name] |= gone & set(states[name])
+    gone = _gone_files(roots, files, known, states) if prune else set()
+    for name in tables:
+        replaced[name] |= gone & set(states[name])
     rows_by_table: dict[str, list[dict]] = {name: [] for name in tables}
     for read in reads:
         rows_by_table[read.table].extend(read.rows)

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from synthrun.errors import StageError
 from synthrun.records import Chunk, Provenance
-from synthrun.stage import StageError
 
 #: Columns of a chunk table, in order (see :func:`schema`).
 COLUMNS = ("id", "text", "source", "kind", "title", "section", "start", "end", "language",

@@ -16,17 +16,20 @@ from typing import Any
 
 from synthrun.io import StorageError
 from synthrun.llm.jsonparse import dumps, loads
+from synthrun.llm.provider_config import TRANSPORT_FIELDS
 
 log = logging.getLogger(__name__)
 
-# Parameters that never belong in a cache key: credentials, endpoints, transport knobs.
+# Parameters that never belong in a cache key: credentials, endpoints, transport knobs (the provider's
+# TRANSPORT_FIELDS and the request options below).
 _SECRET_LIKE = re.compile(r"key|token|secret|password|auth|header|api_base|base_url|url|cookie", re.I)
 _NOT_SAMPLING = {"timeout", "num_retries", "max_retries", "stream", "drop_params", "metadata", "user"}
 
 
 def key_params(params: dict[str, Any]) -> dict[str, Any]:
     """The subset of request parameters that may change an answer (no secrets, no transport knobs)."""
-    return {k: v for k, v in params.items() if k not in _NOT_SAMPLING and not _SECRET_LIKE.search(k)}
+    return {k: v for k, v in params.items()
+            if k not in _NOT_SAMPLING and k not in TRANSPORT_FIELDS and not _SECRET_LIKE.search(k)}
 
 
 def request_key(model: str, messages: list[dict[str, Any]], schema_json: Any, params: dict[str, Any]) -> str:
@@ -80,7 +83,8 @@ class ResponseCache:
         with self._lock:
             row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
         if row:
-            return loads(row[0])
+            value: dict[str, Any] = loads(row[0])
+            return value
         return self._spilled.get(key)
 
     def _insert(self, rows: list[tuple[str, str, bytes, float]]) -> None:
@@ -144,7 +148,8 @@ class ResponseCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            return count
 
     def close(self) -> None:
         with self._lock:

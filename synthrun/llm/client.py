@@ -7,28 +7,26 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from synthrun.errors import ProviderError
 from synthrun.io import StorageError
+from synthrun.llm.backends import make_transport
 from synthrun.llm.cache import ResponseCache, request_key
 from synthrun.llm.jsonparse import ParseFailure, parse_answer
 from synthrun.llm.pricing import token_prices
-from synthrun.llm.transport import (
-    HTTPTransport,
-    LiteLLMTransport,
-    TransportError,
-    api_key,
-    is_openai_compatible,
-)
+from synthrun.llm.provider_config import ProviderConfig, whole_number
+from synthrun.llm.transport import Completion, TransportError, api_key
 from synthrun.llm.types import LLMRequest, LLMResult, LLMStats
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SAMPLING_DEFAULTS = ("temperature", "max_tokens", "seed")
-_JSON_MODES = ("schema", "object", "none")
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
 REASK_PROMPT = "llm_json_retry"
 #: Attempt failures that say the provider is down or broken (a 429 is the provider pacing us: not counted).
@@ -36,19 +34,8 @@ BREAKER_REASONS = {"connection", "timeout", "http_5xx", "bad_response"}
 
 
 def check_concurrency(value: Any, where: str = "provider.concurrency") -> int | None:
-    """``value`` as an int >= 1 (None when unset), else a one-line :class:`StageError`."""
-    if value is None:
-        return None
-    try:
-        number = int(value)
-        ok = number >= 1 and float(value) == number
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        from synthrun.stage import StageError
-
-        raise StageError(f"{where}={value!r}: must be a whole number >= 1 (requests in flight at once)")
-    return number
+    """``value`` as an int >= 1 (None when unset), else a one-line :class:`ProviderError`."""
+    return whole_number(value, where)
 
 
 class LLMClient:
@@ -72,58 +59,39 @@ class LLMClient:
     """
 
     def __init__(self, provider: dict[str, Any], cache_path: Path | None = None, stats: LLMStats | None = None,
-                 show_progress: bool = True):
-        if type(provider).__name__ == "DictConfig":  # a Hydra/OmegaConf node: plain, resolved values
-            from omegaconf import OmegaConf
-
-            provider = OmegaConf.to_container(provider, resolve=True)  # type: ignore[assignment]
-        provider = dict(provider or {})
-        if not provider.get("model"):
-            from synthrun.stage import StageError
-
-            raise StageError("provider config has no 'model' (e.g. provider=local or provider.model=openai/gpt-4o-mini)")
-        if provider.get("api_key_required") and not api_key(provider):
-            from synthrun.stage import StageError
-
-            raise StageError(f"provider {provider.get('name') or provider['model']!r} needs a key: export "
-                             f"{provider.get('api_key_env')}=... (keys come from the environment only); "
-                             f"no request was sent")
-        self.provider = provider
-        self.model = str(provider["model"])
-        self.concurrency = check_concurrency(provider.get("concurrency")) or 8
-        self.timeout = float(provider.get("timeout") or 120)
-        retries = provider.get("max_retries")
-        self.max_retries = max(0, int(4 if retries is None else retries))
-        self.json_retries = max(0, int(provider.get("json_retries", 2)))
-        self.retry_backoff = float(provider.get("retry_backoff", 1.0))
-        self.json_mode = str(provider.get("json_mode") or "schema")
-        if self.json_mode not in _JSON_MODES:
-            from synthrun.stage import StageError
-
-            raise StageError(f"provider.json_mode={self.json_mode!r}: use one of {', '.join(_JSON_MODES)}")
+                 show_progress: bool = True, budget: Any = None):
+        cfg = ProviderConfig.parse(provider)
+        if cfg.api_key_required and not api_key(cfg.as_dict()):
+            raise ProviderError(f"provider {cfg.name or cfg.model!r} needs a key: export "
+                                f"{cfg.api_key_env}=... (keys come from the environment only); "
+                                f"no request was sent")
+        self.config = cfg
+        self.provider = cfg.as_dict()
+        self.model = cfg.model
+        self.concurrency = cfg.concurrency
+        self.timeout = cfg.timeout
+        self.max_retries = max(0, cfg.max_retries)
+        self.json_retries = max(0, cfg.json_retries)
+        self.retry_backoff = cfg.retry_backoff
+        self.json_mode = cfg.json_mode
         self.stats = stats if stats is not None else LLMStats()
         self.show_progress = show_progress
-        self._defaults: dict[str, Any] = {k: provider[k] for k in _SAMPLING_DEFAULTS if provider.get(k) is not None}
-        self._defaults.update(provider.get("extra") or {})
-        self._price_in, self._price_out = token_prices(provider)
+        self._defaults: dict[str, Any] = {k: getattr(cfg, k) for k in _SAMPLING_DEFAULTS
+                                          if getattr(cfg, k) is not None}
+        self._defaults.update(cfg.extra)
+        self._price_in, self._price_out = token_prices(self.provider)
         self.cache = ResponseCache(cache_path) if cache_path else None
-        if is_openai_compatible(provider):
-            self._transport: Any = HTTPTransport(provider, self.concurrency, self.timeout)
-        elif self.model.startswith("local/") and not provider.get("via_litellm"):
-            from synthrun.llm.local_provider import LocalTransport  # the embedded model, called directly
-
-            self._transport = LocalTransport(provider, self.timeout)
-        else:
-            self._transport = LiteLLMTransport(provider, self.timeout)
+        self._transport = make_transport(cfg)
         self._schemas: dict[type[BaseModel], tuple[Any, dict[str, Any] | None]] = {}
-        self._inflight: dict[str, asyncio.Future] = {}
+        self._inflight: dict[str, asyncio.Future[LLMResult]] = {}
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._logged: set[str] = set()
-        self.breaker_after = max(0, int(provider.get("circuit_breaker", 10) or 0))
-        self.breaker_seconds = float(provider.get("circuit_breaker_s", 20.0))
+        self.breaker_after = max(0, cfg.circuit_breaker)
+        self.breaker_seconds = cfg.circuit_breaker_s
         self._streak = 0
         self._streak_start = 0.0
+        self.budget = budget  # a synthrun.budget.BudgetGuard: asked before every request is sent
 
     # ------------------------------------------------------------------ public API
 
@@ -265,7 +233,7 @@ class LLMClient:
                        f"the provider")
 
     @staticmethod
-    def _run_sync(coro):
+    def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -284,7 +252,8 @@ class LLMClient:
         thread.join()
         if "error" in box:
             raise box["error"]
-        return box["value"]
+        value: T = box["value"]
+        return value
 
     async def _amap_and_close(self, requests: list[LLMRequest], desc: str) -> list[LLMResult]:
         try:
@@ -315,7 +284,7 @@ class LLMClient:
             self._sem_loop = loop
         return self._sem
 
-    def _wait(self, retry_state) -> float:
+    def _wait(self, retry_state: Any) -> float:
         from tenacity import wait_exponential, wait_random
 
         exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -326,7 +295,7 @@ class LLMClient:
         return backoff(retry_state)
 
     async def _send(self, messages: list[dict[str, Any]], params: dict[str, Any],
-                    response_format: dict[str, Any] | None, counter: list[int]):
+                    response_format: dict[str, Any] | None, counter: list[int]) -> Completion:
         """One answer from the transport, retrying transient failures with back-off."""
         sem = self._semaphore()
         try:  # first attempt without tenacity's overhead: it almost always succeeds
@@ -338,13 +307,13 @@ class LLMClient:
             first_error = exc
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-        def before_sleep(state) -> None:
+        def before_sleep(state: Any) -> None:
             self.stats.retries += 1
 
         # tenacity's attempt 1 re-raises the first failure, so its counting and waits line up.
         state_err: list[BaseException] = [first_error]
 
-        async def attempt() -> Any:
+        async def attempt() -> Completion:
             if state_err:
                 raise state_err.pop()
             async with sem:
@@ -357,20 +326,39 @@ class LLMClient:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return await retrying(attempt)
+        completion: Completion = await retrying(attempt)
+        return completion
 
     async def _attempt(self, messages: list[dict[str, Any]], params: dict[str, Any],
-                       response_format: dict[str, Any] | None, counter: list[int]):
+                       response_format: dict[str, Any] | None, counter: list[int]) -> Completion:
         """One attempt through the circuit breaker (fails at once, unsent, when it is open)."""
         self._breaker_check()
+        ticket = self._reserve(messages, params)
         counter[0] += 1
+        completion = None
         try:
             completion = await self._transport.send(messages, params, response_format)
         except TransportError as exc:
             self._breaker_record(exc)
             raise
+        finally:
+            if ticket is not None:
+                self.budget.settle(ticket, getattr(completion, "prompt_tokens", 0),
+                                   getattr(completion, "completion_tokens", 0), self._price_in, self._price_out)
         self._breaker_record(None)
         return completion
+
+    def _reserve(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Any:
+        """Ask the budget for one more request; when a cap refuses, stop sending (``budget_exhausted``)."""
+        if self.budget is None:
+            return None
+        from synthrun.budget import BudgetExhaustedSignal
+
+        try:
+            return self.budget.reserve(messages, params, self._price_in, self._price_out)
+        except BudgetExhaustedSignal as exc:
+            self._halt("budget_exhausted", f"{exc} reached: no more requests sent")
+            raise TransportError("budget_exhausted", str(exc), False) from None
 
     async def _ask(self, request: LLMRequest, params: dict[str, Any],
                    response_format: dict[str, Any] | None) -> LLMResult:
@@ -384,7 +372,7 @@ class LLMClient:
             try:
                 completion = await self._send(messages, params, response_format, counter)
             except TransportError as exc:
-                if exc.reason not in ("circuit_open", "storage"):  # those were logged once when they began
+                if exc.reason not in ("circuit_open", "storage", "budget_exhausted"):  # those were logged once when they began
                     self._log_once(exc.reason + str(exc.status), f"{self.model}: {exc}")
                 return self._result(request, text, None, exc.reason, p_tok, c_tok, counter[0])
             p_tok += completion.prompt_tokens

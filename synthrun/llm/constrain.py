@@ -141,7 +141,7 @@ def schema_to_regex(schema: dict[str, Any]) -> str:
         return out
 
     schema = visit(schema)
-    regex = build_regex_from_schema(json.dumps(schema))
+    regex: str = build_regex_from_schema(json.dumps(schema))
     for marker, sub in replacements.items():
         quoted = f'"{marker}"'
         if quoted not in regex:
@@ -250,7 +250,8 @@ class JsonConstraint:
         return self._max_next_dist.get(state, 0) > remaining - 1
 
     def next_state(self, state: int, token_id: int) -> int | None:
-        return self.index.get_next_state(state, token_id)
+        nxt: int | None = self.index.get_next_state(state, token_id)
+        return nxt
 
     def is_final(self, state: int) -> bool:
         return state in self.final_states
@@ -261,7 +262,7 @@ class JsonConstraint:
 
     def finalize(self, text: str) -> str:
         """Applies the string ``maxLength`` limits the automaton left out (re-serializing if needed)."""
-        if not self._truncates:
+        if not self._truncates or self.schema is None:
             return text
         try:
             value = json.loads(text)

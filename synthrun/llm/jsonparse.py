@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - exercised only without orjson
         """Serialize ``obj`` to compact UTF-8 JSON bytes."""
         return json.dumps(obj, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False).encode()
 
-    loads = json.loads
+    loads = json.loads  # type: ignore[assignment]
     JSONDecodeError = json.JSONDecodeError
 
 INVALID_JSON = "invalid_json"

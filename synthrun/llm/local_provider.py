@@ -29,8 +29,9 @@ def _schema_from_response_format(response_format: Any) -> dict[str, Any] | None:
 
     if response_format is None:
         return None
-    if isinstance(response_format, type):  # a pydantic model class
-        return response_format.model_json_schema()
+    if isinstance(response_format, type) and hasattr(response_format, "model_json_schema"):  # a pydantic model
+        schema: dict[str, Any] = response_format.model_json_schema()
+        return schema
     if hasattr(response_format, "model_dump"):
         response_format = response_format.model_dump()
     if not isinstance(response_format, dict):
@@ -42,12 +43,12 @@ def _schema_from_response_format(response_format: Any) -> dict[str, Any] | None:
         return JSON_OBJECT_SCHEMA
     if kind == "json_schema":
         spec = response_format.get("json_schema") or {}
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        if not isinstance(schema, dict):
-            schema = response_format.get("schema")
-        if not isinstance(schema, dict):
+        found = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(found, dict):
+            found = response_format.get("schema")
+        if not isinstance(found, dict):
             raise ValueError("response_format json_schema has no 'schema' object")
-        return schema
+        return found
     raise ValueError(f"unsupported response_format type {kind!r}")
 
 
@@ -57,7 +58,7 @@ def gguf_for_model(model: str) -> str | None:
     return name if name.lower().endswith(".gguf") else None
 
 
-def _engine_kwargs(messages: list, optional_params: dict) -> dict[str, Any]:
+def _engine_kwargs(messages: list[Any], optional_params: dict[str, Any]) -> dict[str, Any]:
     params = dict(optional_params or {})
     max_tokens = params.get("max_tokens") or params.get("max_completion_tokens") or 256
     temperature = params.get("temperature")
@@ -94,26 +95,26 @@ def _fill_response(model_response: Any, model: str, result: Any) -> Any:
 
 
 def _make_handler() -> Any:
-    from litellm import CustomLLM
+    from litellm import CustomLLM  # type: ignore[attr-defined]
 
     from synthrun.llm.local_engine import LocalEngine
 
     class LocalLLM(CustomLLM):
         """litellm custom provider answering from the in-process :class:`LocalEngine`."""
 
-        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+        def completion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
             engine = LocalEngine.get(gguf_for_model(model))
             result = engine.generate(**_engine_kwargs(messages, kwargs.get("optional_params", {})))
             return _fill_response(kwargs["model_response"], model, result)
 
-        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+        async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
             import asyncio
 
             loop = asyncio.get_running_loop()
             path = gguf_for_model(model)
             key = str(Path(path).resolve()) if path else ""
-            engine = (LocalEngine._instances.get(key)
-                      or await loop.run_in_executor(None, LocalEngine.get, path))
+            engine: Any = (LocalEngine._instances.get(key)
+                           or await loop.run_in_executor(None, LocalEngine.get, path))
             result = await engine.agenerate(**_engine_kwargs(messages, kwargs.get("optional_params", {})))
             return _fill_response(kwargs["model_response"], model, result)
 
@@ -136,7 +137,7 @@ def register() -> Any:
             litellm._custom_providers.append(PROVIDER)
         from litellm.utils import custom_llm_setup
 
-        custom_llm_setup()  # adds "local" to litellm.provider_list now rather than at the first call
+        custom_llm_setup()  # type: ignore[no-untyped-call]  # adds "local" to litellm.provider_list now rather than at the first call
         # Free and local: known to litellm's price table, so completion_cost() answers 0.
         litellm.register_model(
             {

@@ -24,7 +24,8 @@ def _table() -> dict[str, Any]:
     path = Path(next(iter(spec.submodule_search_locations))) / _TABLE_FILE
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+            table: dict[str, Any] = json.load(fh)
+            return table
     except (OSError, ValueError):
         log.debug("no litellm price table at %s", path)
         return {}

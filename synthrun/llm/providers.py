@@ -7,20 +7,6 @@ from typing import Any
 
 from synthrun.paths import conf_dir
 
-# How to get each provider running; keyed by the model string's prefix.
-_HINTS: dict[str, str] = {
-    "local": "Nothing to set up: the embedded SmolLM2-135M runs in-process, offline.",
-    "openai": "export OPENAI_API_KEY=...  (optional OPENAI_API_BASE for a proxy)",
-    "anthropic": "export ANTHROPIC_API_KEY=...",
-    "gemini": "export GEMINI_API_KEY=...",
-    "ollama_chat": "ollama serve && ollama pull llama3.2  (OLLAMA_API_BASE if not on 127.0.0.1:11434)",
-    "ollama": "ollama serve && ollama pull llama3.2  (OLLAMA_API_BASE if not on 127.0.0.1:11434)",
-    "hosted_vllm": (
-        "vllm serve Qwen/Qwen2.5-7B-Instruct --port 8000  (or any OpenAI-compatible server; "
-        "set provider.api_base / VLLM_API_BASE and provider.model=hosted_vllm/MODEL)"
-    ),
-}
-
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
@@ -45,10 +31,12 @@ def provider_table() -> list[dict[str, Any]]:
 
     Returns:
         Dicts with keys ``name`` (use as ``provider=NAME``), ``model``, ``api_base``,
-        ``api_key_env``, ``concurrency``, ``route`` (``http`` for the built-in OpenAI-compatible
-        client, ``litellm`` or ``in-process``), ``setup`` (hint) and ``description``.
+        ``api_key_env``, ``concurrency``, ``kind`` (its backend, see :mod:`synthrun.llm.backends`),
+        ``route`` (``http`` for the built-in OpenAI-compatible client, ``litellm`` or ``in-process``),
+        ``setup`` (the backend's hint) and ``description``.
     """
-    from synthrun.llm.transport import is_openai_compatible
+    from synthrun.llm.backends import backend_for
+    from synthrun.llm.provider_config import ProviderConfig
 
     rows = []
     for path in sorted((conf_dir() / "provider").glob("*.yaml")):
@@ -60,7 +48,7 @@ def provider_table() -> list[dict[str, Any]]:
             # ${oc.env:VAR,default} -> "default (env VAR)"
             var, _, default = api_base[len("${oc.env:") : -1].partition(",")
             api_base = f"{default} (env {var})"
-        route = "in-process" if prefix == "local" else ("http" if is_openai_compatible(cfg) else "litellm")
+        found = backend_for(ProviderConfig.parse({**cfg, "api_base": None}))  # api_base may be an interpolation
         rows.append(
             {
                 "name": path.stem,
@@ -68,8 +56,9 @@ def provider_table() -> list[dict[str, Any]]:
                 "api_base": api_base,
                 "api_key_env": cfg.get("api_key_env"),
                 "concurrency": cfg.get("concurrency"),
-                "route": route,
-                "setup": _HINTS.get(prefix, "see https://docs.litellm.ai/docs/providers"),
+                "kind": found.kind,
+                "route": found.route,
+                "setup": found.hint(prefix),
                 "description": _comment(path),
             }
         )

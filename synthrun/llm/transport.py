@@ -1,4 +1,4 @@
-"""How requests reach a model: a lean aiohttp client for OpenAI-compatible servers, litellm otherwise."""
+"""The transports behind backends ``http`` (a lean aiohttp client for OpenAI-compatible servers) and ``litellm``."""
 
 from __future__ import annotations
 
@@ -66,11 +66,11 @@ def model_prefix(model: str) -> str:
 
 
 def is_openai_compatible(provider: dict[str, Any]) -> bool:
-    """Whether requests for ``provider`` go over the built-in OpenAI-compatible HTTP client."""
-    forced = provider.get("openai_compatible")
-    if forced is not None:
-        return bool(forced)
-    return model_prefix(str(provider.get("model") or "")) in OPENAI_COMPATIBLE_PREFIXES
+    """Whether requests for ``provider`` go over the built-in OpenAI-compatible HTTP client (backend ``http``)."""
+    from synthrun.llm.backends import kind_for
+    from synthrun.llm.provider_config import ProviderConfig
+
+    return kind_for(ProviderConfig.parse(provider)) == "http"
 
 
 def wire_model_name(model: str) -> str:
@@ -140,10 +140,10 @@ class HTTPTransport:
         self._reasoning = model_prefix(str(provider.get("model"))) == "openai" and bool(
             _OPENAI_REASONING.match(self.model)
         )
-        self._session = None
+        self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _get_session(self):
+    def _get_session(self) -> Any:
         import aiohttp
 
         loop = asyncio.get_running_loop()
@@ -215,7 +215,7 @@ class HTTPTransport:
         self._loop = None
 
 
-def import_litellm():
+def import_litellm() -> Any:
     """Import litellm (slow: seconds) with the offline price map and quiet logging."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import logging
@@ -263,9 +263,9 @@ class LiteLLMTransport:
         self.model = str(provider.get("model") or "")
         self.api_base = provider.get("api_base") or None
         self.timeout = timeout
-        self._litellm = None
+        self._litellm: Any = None
 
-    def _module(self):
+    def _module(self) -> Any:
         if self._litellm is None:
             litellm = import_litellm()
             if self.model.startswith("local/"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -65,3 +65,22 @@ class LLMStats:
 
     def add_failure(self, reason: str) -> None:
         self.failures[reason] = self.failures.get(reason, 0) + 1
+
+
+class LLMProtocol(Protocol):
+    """What a stage may use of ``ctx.llm``: a batch of requests, or one conversation.
+
+    :class:`synthrun.llm.client.LLMClient` is the real one; ``tests/fixtures.py`` has an in-memory fake.
+    Both never raise for a failed request: ``result.error`` holds the reason code.
+    """
+
+    stats: LLMStats
+
+    def map(self, requests: list[LLMRequest], desc: str = "") -> list[LLMResult]:
+        """Answer ``requests`` (concurrently where the client can) in their order."""
+        ...
+
+    def complete(self, messages: list[dict[str, Any]], schema: type[BaseModel] | None = None,
+                 **params: Any) -> LLMResult:
+        """One request, answered synchronously."""
+        ...

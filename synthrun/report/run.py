@@ -67,6 +67,8 @@ def _score_stage(stage_dir: Path, fields: list[str]) -> tuple[dict[str, Counter]
     number = (int, float)
     for name in ("data.jsonl", *SIDE_FILES):
         for row in rows(stage_dir / name):
+            if name != "data.jsonl" and row.get("record").__class__ is dict:
+                row = row["record"]  # a dropped.jsonl row: id, stage, reason, detail, record
             for (group, key), counter in specs:
                 src = row.get(group) if group else row
                 if src.__class__ is dict:

@@ -15,6 +15,7 @@ from synthrun.finetune.data import RowError, group_of, text_key, to_messages
 from synthrun.io import write_jsonl
 from synthrun.records import Record, stable_id
 from synthrun.stage import Stage, StageError
+from synthrun.stages.dataset_files import declare
 from synthrun.stages.load_records import LoadRecords
 
 _STAGE_DIR = re.compile(r"^\d\d_")
@@ -72,6 +73,7 @@ class Combine(Stage):
 
     source: ClassVar[bool] = True
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     path: list[str] = Field(min_length=1)
     cot_style: str = "steps"
@@ -124,5 +126,6 @@ class Combine(Stage):
                               for r in out])
         ctx.summary.update({"sources": {k: dict(v) for k, v in counts.items()}, "kept": len(out),
                             "duplicates": sum(c["duplicate"] for c in counts.values()), "dataset_file": str(dataset)})
+        declare(ctx.summary, {dataset.name: dataset})
         ctx.log.info("combined %d examples from %d sources into %s", len(out), len(counts), dataset)
         return out

@@ -13,15 +13,13 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, Field, StringConstraints
 
 from synthrun.context import StageContext
+from synthrun.errors import StageError
+from synthrun.formats import read_back
 from synthrun.io import atomic_write_text, read_jsonl, write_json
-from synthrun.llm.types import LLMRequest
 from synthrun.records import Record
-from synthrun.stage import Stage, StageError
+from synthrun.stages.llm_stage import LLMStage
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-_THINK = re.compile(r"^\s*<think>\s*(.*?)\s*</think>\s*(.*)$", re.S)
-_STEP = re.compile(r"^Step \d+:\s*(.*)$")
-_ALPACA_TEXT = re.compile(r"### Instruction:\n(.*?)\n\n### Response:\n(.*)$", re.S)
 _TOKEN = re.compile(r"\w+")
 
 
@@ -34,69 +32,29 @@ class DatasetJudgeOut(BaseModel):
     summary: str = Field(default="", max_length=400)
 
 
-def split_reasoning(response: str) -> tuple[list[str], str]:
-    """Recover (reasoning steps, answer) from an exported assistant turn (``steps`` or ``think_tags`` style)."""
-    m = _THINK.match(response)
-    if m:
-        return [s.strip() for s in m.group(1).splitlines() if s.strip()], m.group(2).strip()
-    head, sep, answer = response.rpartition("\n\nAnswer: ")
-    if sep:
-        lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
-        steps = [_STEP.match(ln) for ln in lines]
-        if lines and all(steps):
-            return [s.group(1) for s in steps if s], answer.strip()
-    return [], response.strip()
-
-
-def _turns(turns: list[dict[str, Any]], role_key: str, content_key: str, user: set[str],
-           assistant: set[str]) -> tuple[str, str] | None:
-    question = next((t.get(content_key) for t in reversed(turns) if t.get(role_key) in user), None)
-    answer = next((t.get(content_key) for t in reversed(turns) if t.get(role_key) in assistant), None)
-    if isinstance(question, str) and isinstance(answer, str):
-        return question, answer
-    return None
-
-
 def to_example(row: dict[str, Any]) -> dict[str, Any] | None:
     """Read one dataset row back to a plain example, whatever format it was written in.
 
-    Understands synthrun records (QA, CoT, tool-use) and the export formats ChatML
-    (``messages``), ShareGPT (``conversations``), Alpaca (``instruction``/``output``) and Alpaca
-    text (``text``), with their optional ``metadata`` (id, provenance, rating).
+    Every format module of :mod:`synthrun.formats` reads its own rows back (synthrun records,
+    ChatML, ShareGPT, Alpaca, Alpaca text, the tool-use formats ...); the row's optional
+    ``metadata`` (id, provenance, rating) is read here.
 
     Returns:
         ``{"format", "question", "answer", "reasoning", "source", "question_type", "rating"}``
-        (``rating`` is the total or None), or None for a row of no known shape.
+        (``format`` is ``record`` for a synthrun record; ``rating`` is the total or None), or None
+        for a row of no known shape.
     """
-    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
-    fmt, reasoning, qa = "record", [], None
-    if isinstance(row.get("question"), str) and isinstance(row.get("answer"), str):
-        qa = row["question"], row["answer"]
-        steps = row.get("reasoning")
-        reasoning = [str(s) for s in steps] if isinstance(steps, list) else []
-    elif isinstance(row.get("instruction"), str) and "reasoning_path" in row:
-        qa = row["instruction"], str(row.get("final_answer") or "")
-        reasoning = [str(s.get("thought") or s.get("tool") or "") for s in row.get("reasoning_path") or []
-                     if isinstance(s, dict)]
-    elif isinstance(row.get("messages"), list):
-        fmt, qa = "chatml", _turns(row["messages"], "role", "content", {"user"}, {"assistant"})
-    elif isinstance(row.get("conversations"), list):
-        fmt, qa = "sharegpt", _turns(row["conversations"], "from", "value", {"human", "user"}, {"gpt", "assistant"})
-    elif isinstance(row.get("instruction"), str) and isinstance(row.get("output"), str):
-        extra = row.get("input") if isinstance(row.get("input"), str) else ""
-        fmt, qa = "alpaca", (row["instruction"] + (f"\n\n{extra}" if extra.strip() else ""), row["output"])
-    elif isinstance(row.get("text"), str) and (m := _ALPACA_TEXT.search(row["text"])):
-        fmt, qa = "alpaca_text", (m.group(1), m.group(2))
-    if qa is None:
+    found = read_back(row)
+    if found is None:
         return None
-    question, answer = qa[0].strip(), qa[1].strip()
-    if fmt != "record":
-        reasoning, answer = split_reasoning(answer)
+    fmt, got = found
+    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
     prov = row.get("provenance") or meta.get("provenance") or {}
     rating = row.get("rating") or meta.get("rating") or {}
     total = rating.get("total") if isinstance(rating, dict) else None
     return {
-        "format": fmt, "question": question, "answer": answer, "reasoning": reasoning,
+        "format": "record" if fmt == "jsonl" else fmt, "question": got.question.strip(),
+        "answer": got.answer.strip(), "reasoning": got.reasoning,
         "source": (prov.get("source") if isinstance(prov, dict) else None) or row.get("source") or None,
         "question_type": row.get("question_type") or meta.get("question_type") or None,
         "rating": float(total) if isinstance(total, (int, float)) else None,
@@ -138,37 +96,19 @@ def read_dataset(path: str | Path) -> list[dict[str, Any]]:
 def near_duplicate_rate(texts: list[str], threshold: float = 0.7, ngram: int = 5, num_perm: int = 128) -> float:
     """Share of ``texts`` that :class:`~synthrun.stages.dedup.Dedup` would remove as duplicates.
 
-    Uses Dedup's own passes (exact after normalisation, then MinHash LSH on character
+    Uses Dedup's own passes (:mod:`synthrun.minhash`) (exact after normalisation, then MinHash LSH on character
     n-grams verified by exact Jaccard >= ``threshold``); each group of duplicates keeps one text.
     """
     import numpy as np
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from synthrun.stages.dedup import (
-        candidate_pairs,
-        jaccard_pairs,
-        lsh_params,
-        minhash_signatures,
-        normalize,
-        shingle_hashes,
-    )
+    from synthrun.minhash import near_duplicate_pairs
 
     n = len(texts)
     if n < 2:
         return 0.0
-    norm = [normalize(t) or t.strip() for t in texts]
-    hashes, offsets = shingle_hashes(norm, ngram)
-    sig = minhash_signatures(hashes, offsets, num_perm)
-    cand = candidate_pairs(sig, *lsh_params(threshold, num_perm))
-    near = cand[jaccard_pairs(cand, hashes, offsets) >= threshold] if len(cand) else cand
-    first: dict[str, int] = {}
-    exact = []
-    for i, t in enumerate(norm):
-        j = first.setdefault(t, i)
-        if j != i:
-            exact.append((j, i))
-    edges = np.concatenate([near.reshape(-1, 2), np.array(exact, dtype=np.int64).reshape(-1, 2)])
+    edges = near_duplicate_pairs(texts, threshold, ngram, num_perm)
     graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
     groups, _ = connected_components(graph, directed=False)
     return round((n - groups) / n, 4)
@@ -291,12 +231,12 @@ def render_markdown(rows: list[dict[str, Any]], best: str, why: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Compare(Stage):
+class Compare(LLMStage):
     """Compare dataset files and recommend one (a source stage; it needs no input records).
 
     Each dataset is a JSONL file of synthrun records (QA, CoT, tool-use; e.g. a stage's
-    ``data.jsonl``) or an exported ChatML / Alpaca / ShareGPT / Alpaca-text file (read back to
-    question and answer), a JSON array of such rows, or a stage folder. For each one the stage
+    ``data.jsonl``) or a file in any training format of :mod:`synthrun.formats` (read back to
+    question and answer by the format's own module), a JSON array of such rows, or a stage folder. For each one the stage
     computes count, mean rating, source diversity (distinct sources / count), question-type
     mix, chain-of-thought share, lengths and near-duplicate rate (MinHash), asks the LLM judge
     about a random sample, and writes ``report.md`` and ``report.json`` naming the recommended
@@ -312,6 +252,7 @@ class Compare(Stage):
         prompt: Judge prompt name (``prompts/compare_judge.yaml``).
         max_chars: Characters of each question/answer shown to the judge.
         max_tokens: Token budget of one judge call.
+        temperature: Sampling temperature of the judge.
         seed: Sampling seed; defaults to the run's seed.
     """
 
@@ -319,6 +260,7 @@ class Compare(Stage):
     #: The dataset files may change between runs of the same command: always read them again.
     always_run: ClassVar[bool] = True
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     datasets: dict[str, str] | list[str] | None = None
     sample_size: int = Field(default=5, ge=0, le=50)
@@ -328,6 +270,7 @@ class Compare(Stage):
     prompt: str = "compare_judge"
     max_chars: int = Field(default=600, ge=50)
     max_tokens: int = Field(default=300, ge=32)
+    temperature: float = Field(default=0.0, ge=0, le=2)
     seed: int | None = None
 
     def named_paths(self) -> dict[str, str]:
@@ -379,17 +322,15 @@ class Compare(Stage):
     def _judge(self, rows: list[dict[str, Any]], loaded: dict[str, list[dict[str, Any]]],
                ctx: StageContext) -> None:
         rng = random.Random(ctx.seed if self.seed is None else self.seed)
-        requests = []
+        items = []
         for row in rows:
             examples = loaded[row["name"]]
             picked = rng.sample(examples, min(self.sample_size, len(examples)))
             samples = [{"question": e["question"][: self.max_chars], "answer": e["answer"][: self.max_chars],
                         "reasoning": [s[: self.max_chars] for s in e["reasoning"]]} for e in picked]
-            messages = ctx.prompts.render(self.prompt, dataset=row["name"], samples=samples, n_total=len(examples))
-            requests.append(LLMRequest(messages=messages, schema=DatasetJudgeOut,
-                                       params={"max_tokens": self.max_tokens, "temperature": 0.0},
-                                       tag=(row, len(picked))))
-        for res in ctx.llm.map(requests, desc="judge datasets"):
+            items.append(((row, len(picked)), {"dataset": row["name"], "samples": samples, "n_total": len(examples)}))
+        for res in self.ask(ctx, items, prompt=self.prompt, schema=DatasetJudgeOut, params=self.params(None),
+                            desc="judge datasets"):
             row, n = res.request.tag
             if not res.ok:
                 ctx.fail(f"judge_{res.error}")

@@ -2,68 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from typing import Annotated, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, create_model, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from synthrun.context import StageContext
-from synthrun.llm.types import LLMRequest
-from synthrun.records import Chunk, CoTExample, Provenance, Record, stable_id
-from synthrun.stage import Stage
-from synthrun.stages.qa_generate import allocate
-
-_PLACEHOLDER = re.compile(r"^(?:step\s*\d*|\.+|<[^>]*>|first step|second step|next step|reasoning( step)?)[.:]?$",
-                          re.I)
-
-
-def _real_step(step: str) -> str:
-    if _PLACEHOLDER.match(step):
-        raise ValueError(f"{step!r} is a placeholder, not a reasoning step; write the step out")
-    return step
-
-
-def _distinct(steps: list[str]) -> list[str]:
-    if len({s.casefold() for s in steps}) < len(steps):
-        raise ValueError("reasoning steps repeat; each step must say something new")
-    return steps
-
-
-Step = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=400), AfterValidator(_real_step)]
-Steps = Annotated[list[Step], AfterValidator(_distinct)]
-
-
-@lru_cache(maxsize=32)
-def reasoning_schema(min_steps: int, max_steps: int, with_question: bool = True) -> type[BaseModel]:
-    """The JSON schema asked of the model: ``reasoning`` holds ``min_steps``..``max_steps`` steps.
-
-    With ``with_question`` the model also writes ``question`` and ``answer`` (generation);
-    without, only the steps (enhancement of an existing pair). Steps must be distinct and
-    not template placeholders ("step 1", "...") that small models copy from the prompt.
-    """
-    steps = (Steps, Field(min_length=min_steps, max_length=max_steps))
-    if not with_question:
-        return create_model(f"ReasoningOut{min_steps}to{max_steps}", reasoning=steps)
-    return create_model(
-        f"CoTOut{min_steps}to{max_steps}",
-        question=(str, Field(min_length=8, max_length=400)),
-        reasoning=steps,
-        answer=(str, Field(min_length=1, max_length=1000)),
-    )
-
-
-class StepRange(Stage):
-    """Shared ``min_steps``/``max_steps`` parameters of the chain-of-thought stages."""
-
-    min_steps: int = Field(default=2, ge=1, le=10)
-    max_steps: int = Field(default=5, ge=1, le=10)
-
-    @model_validator(mode="after")
-    def _step_range(self):
-        if self.min_steps > self.max_steps:
-            raise ValueError(f"min_steps ({self.min_steps}) must not exceed max_steps ({self.max_steps})")
-        return self
+from synthrun.llm.types import LLMResult
+from synthrun.records import Chunk, CoTExample, Record, stable_id
+from synthrun.stages.generation import allocate, chunk_provenance
+from synthrun.stages.llm_stage import Drop, Outcome
+from synthrun.stages.reasoning import StepRange, reasoning_schema
 
 
 class GenerateCoT(StepRange):
@@ -80,10 +28,15 @@ class GenerateCoT(StepRange):
         prompt_file: A user prompt file (YAML with ``system``/``user``) replacing ``prompt``.
         keep_source_text: Store the chunk text in provenance (else only chunk id and source).
         max_tokens: Token budget of one generation.
+        temperature: Sampling temperature (None: the provider's default).
+
+    Chunks without text and examples whose answer could not be used go to ``dropped.jsonl``
+    (``empty_chunk``, ``llm_<error>``).
     """
 
     input_type: ClassVar[type[Record]] = Chunk
     output_type: ClassVar[type[Record]] = CoTExample
+    needs_all_records: ClassVar[bool] = True
 
     n_examples: int | None = Field(default=None, ge=1)
     target_examples: int | None = Field(default=None, ge=1)
@@ -93,52 +46,63 @@ class GenerateCoT(StepRange):
     prompt_file: str | None = None
     keep_source_text: bool = True
     max_tokens: int = Field(default=512, ge=32)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    _seed: int = PrivateAttr(default=0)
+    _model: str = PrivateAttr(default="")
+    _where: tuple[str, str] = PrivateAttr(default=("", ""))
+    _empty: list[Chunk] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_count(self):
+    def _one_count(self) -> GenerateCoT:
         if self.n_examples is not None and self.target_examples is not None:
             raise ValueError("set either n_examples (per chunk) or target_examples (total), not both")
         return self
 
-    def run(self, records: list[Chunk], ctx: StageContext) -> list[CoTExample]:
+    def prepare(self, records: list[Chunk], ctx: StageContext) -> list[tuple[Chunk, int, int]]:
         chunks = records[: self.max_chunks] if self.max_chunks else records
         counts = allocate(len(chunks), self.n_examples, self.target_examples)
-        schema = reasoning_schema(self.min_steps, self.max_steps)
-        prompt = self.prompt_file or self.prompt
-        requests: list[LLMRequest] = []
-        for chunk, k in zip(chunks, counts, strict=True):
-            if not chunk.text.strip():
-                ctx.fail("empty_chunk")
-                continue
-            for j in range(k):
-                messages = ctx.prompts.render(
-                    prompt, text=chunk.text, title=chunk.title or chunk.section, source=chunk.source,
-                    kind=chunk.kind, language=chunk.language, min_steps=self.min_steps, max_steps=self.max_steps,
-                    index=j + 1, total=k, extra_instructions=self.extra_instructions,
-                )
-                requests.append(LLMRequest(
-                    messages=messages, schema=schema,
-                    params={"max_tokens": self.max_tokens, "seed": ctx.seed * 1009 + j}, tag=(chunk, j),
-                ))
-        examples: list[CoTExample] = []
-        for res in ctx.llm.map(requests, desc="generate CoT"):
-            chunk, j = res.request.tag
-            if not res.ok:
-                ctx.fail(res.error or "llm_error")
-                continue
-            out = res.parsed
-            examples.append(CoTExample(
-                id=stable_id(chunk.id, j, prefix="cot-"),
-                question=out.question.strip(), reasoning=list(out.reasoning), answer=out.answer.strip(),
-                provenance=Provenance(
-                    chunk_id=chunk.id, source=chunk.source, table=chunk.table,
-                    source_text=chunk.text if self.keep_source_text else None,
-                    model=res.model or ctx.model_name, prompt=str(prompt), run_id=ctx.run_id, stage=ctx.name,
-                ),
-            ))
-        steps = [len(e.reasoning) for e in examples]
-        ctx.summary.update({
-            "requested_examples": len(requests),
-            "steps_histogram": {str(n): steps.count(n) for n in sorted(set(steps))},
-        })
-        return examples
+        self._seed, self._model, self._where = ctx.seed, ctx.model_name, (ctx.run_id, ctx.name)
+        self._empty = [c for c in chunks if not c.text.strip()]
+        todo = [(chunk, j, k) for chunk, k in zip(chunks, counts, strict=True) if chunk.text.strip() for j in range(k)]
+        ctx.summary["requested_examples"] = len(todo)
+        return todo
+
+    def prompt_for(self, item: tuple[Chunk, int, int]) -> str:
+        return self.prompt_file or self.prompt
+
+    def schema_for(self, item: tuple[Chunk, int, int]) -> type[BaseModel]:
+        return reasoning_schema(self.min_steps, self.max_steps)
+
+    def to_vars(self, item: tuple[Chunk, int, int]) -> dict[str, Any]:
+        chunk, j, k = item
+        return {"text": chunk.text, "title": chunk.title or chunk.section, "source": chunk.source, "kind": chunk.kind,
+                "language": chunk.language, "min_steps": self.min_steps, "max_steps": self.max_steps, "index": j + 1,
+                "total": k, "extra_instructions": self.extra_instructions}
+
+    def params(self, item: tuple[Chunk, int, int] | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"max_tokens": self.max_tokens, "seed": self._seed * 1009 + (item[1] if item else 0)}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        return params
+
+    def from_answer(self, item: tuple[Chunk, int, int], answer: Any, result: LLMResult) -> Outcome:
+        chunk, j, _ = item
+        run_id, stage = self._where
+        return CoTExample(
+            id=stable_id(chunk.id, j, prefix="cot-"),
+            question=answer.question.strip(), reasoning=list(answer.reasoning), answer=answer.answer.strip(),
+            provenance=chunk_provenance(chunk, keep_source_text=self.keep_source_text,
+                                        model=result.model or self._model, prompt=str(self.prompt_for(item)),
+                                        run_id=run_id, stage=stage),
+        )
+
+    def on_error(self, item: tuple[Chunk, int, int], result: LLMResult) -> Outcome:
+        return Drop(item[0], f"llm_{result.error}", f"example {item[1]} of chunk {item[0].id}: the answer could "
+                                                    "not be used")
+
+    def run(self, records: list[Chunk], ctx: StageContext) -> list[Record]:
+        out, drops = self.run_loop(records, ctx)
+        drops += [Drop(c, "empty_chunk", "the chunk has no text") for c in self._empty]
+        steps = [len(e.reasoning) for e in out if isinstance(e, CoTExample)]
+        ctx.summary["steps_histogram"] = {str(n): steps.count(n) for n in sorted(set(steps))}
+        return self.finish(out, drops, ctx)

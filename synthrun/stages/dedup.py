@@ -12,12 +12,13 @@ and each group keeps its best-rated member, which lists the others in
 3. Optional embedding cosine (SemDeDup-style): embeddings are grouped with k-means
    and pairs above ``embedding_threshold`` are found inside each group (each text
    also joins its second-nearest group, so pairs near a border are not missed).
+
+The MinHash parts live in :mod:`synthrun.minhash` (``compare`` and ingest use them too).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from typing import ClassVar
 
@@ -27,176 +28,20 @@ from pydantic import Field
 from synthrun.context import StageContext
 from synthrun.embeddings import DEFAULT_MODEL, embed_with_progress, kmeans_groups, stage_embedder
 from synthrun.io import write_jsonl
+from synthrun.minhash import (
+    candidate_pairs,
+    jaccard_pairs,
+    lsh_params,
+    minhash_signatures,
+    normalize,
+    shingle_hashes,
+    unique_pairs,
+)
 from synthrun.records import Record
 from synthrun.stage import Stage, StageError
 from synthrun.textfields import get_path, prompt_text
 
-_PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 _AUTO_KEEP_BY = ("rating.total", "multi_score.combined")
-
-
-def normalize(text: str) -> str:
-    """Lower-case ``text`` and collapse punctuation and whitespace (the exact-duplicate key)."""
-    return " ".join(_PUNCT.sub(" ", text.lower()).split())
-
-
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finalizer (datasketch's pre-mix of the ``affine32`` scheme)."""
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
-
-
-def _chunk_hashes(data: list[bytes], ngram: int) -> np.ndarray:
-    lengths = np.fromiter((len(d) for d in data), dtype=np.int64, count=len(data))
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    total = int(starts[-1])
-    buf = np.frombuffer(b"".join(data) + b"\0" * ngram, dtype=np.uint8)
-    code = np.zeros(total, dtype=np.uint64)
-    for j in range(ngram):
-        code |= buf[j:j + total].astype(np.uint64) << np.uint64(8 * (ngram - 1 - j))
-    # drop windows running past the end of their text (the last ngram-1 positions of each)
-    valid = np.ones(total, dtype=bool)
-    for j in range(1, ngram):
-        pos = starts[1:] - j
-        valid[pos[pos >= starts[:-1]]] = False
-    codes = code[valid]
-    short = np.flatnonzero(lengths < ngram)
-    if len(short):
-        # a text shorter than ngram keeps one n-gram: its own bytes, zero padded, flagged by bit 63
-        before = np.concatenate([[0], np.cumsum(np.maximum(lengths - ngram + 1, 0))])
-        values = []
-        for i in short:
-            value = int.from_bytes(data[i], "big") if data[i] else 0
-            values.append((value << (8 * (ngram - len(data[i])))) | (1 << 63))
-        codes = np.insert(codes, before[short], np.array(values, dtype=np.uint64))
-    return ((codes * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)).astype(np.uint32)
-
-
-def shingle_hashes(texts: list[str], ngram: int = 5, chunk_bytes: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
-    """Hash the character n-grams of every text, many texts per numpy call.
-
-    Each n-gram of UTF-8 bytes (``ngram`` <= 8) is packed into one 64-bit integer and
-    reduced to 32 bits by Fibonacci hashing. A text shorter than ``ngram`` bytes gives
-    one n-gram (itself).
-
-    Returns:
-        ``(hashes, offsets)``: the uint32 hashes of text ``i`` are ``hashes[offsets[i]:offsets[i+1]]``.
-    """
-    if not 1 <= ngram <= 8:
-        raise ValueError("ngram must be between 1 and 8")
-    data = [t.encode("utf-8", "surrogatepass") for t in texts]
-    counts = np.fromiter((max(len(d) - ngram + 1, 1) for d in data), dtype=np.int64, count=len(data))
-    parts = []
-    i = 0
-    while i < len(data):
-        j, size = i, 0
-        while j < len(data) and (j == i or size + len(data[j]) <= chunk_bytes):
-            size += len(data[j])
-            j += 1
-        parts.append(_chunk_hashes(data[i:j], ngram))
-        i = j
-    hashes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return hashes, offsets
-
-
-def minhash_signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, seed: int = 1,
-                       chunk: int = 8192) -> np.ndarray:
-    """Return the MinHash signature of every text (rows), as datasketch's ``affine32`` scheme computes it.
-
-    Equal to ``MinHash(num_perm, seed, scheme="affine32", hashfunc=...)`` fed the same
-    32-bit shingle hashes, but vectorised over many texts per numpy call.
-    """
-    from datasketch import MinHash
-
-    a, b = (np.asarray(p, dtype=np.uint32)[:, None]
-            for p in MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations)
-    n = len(offsets) - 1
-    sig = np.empty((n, num_perm), dtype=np.uint32)
-    doc = 0
-    while doc < n:
-        # take texts until about `chunk` shingles are gathered (at least one text)
-        stop = int(np.searchsorted(offsets, offsets[doc] + chunk, side="right")) - 1
-        stop = min(n, max(stop, doc + 1))
-        lo, hi = int(offsets[doc]), int(offsets[stop])
-        phv = a * _fmix32(hashes[None, lo:hi]) + b  # (num_perm, shingles): reducing along rows is faster
-        sig[doc:stop] = np.minimum.reduceat(phv, offsets[doc:stop] - lo, axis=1).T
-        doc = stop
-    return sig
-
-
-def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) that datasketch's MinHashLSH picks for ``threshold`` and ``num_perm``."""
-    from datasketch import MinHashLSH
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    return int(lsh.b), int(lsh.r)
-
-
-def _pairs_in_buckets(keys: np.ndarray, max_bucket: int = 64) -> np.ndarray:
-    """Pairs of row indices whose ``keys`` (1-d, comparable) are equal; big buckets are linked as stars."""
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    boundary = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
-    starts = np.concatenate([[0], boundary])
-    sizes = np.diff(np.concatenate([starts, [len(keys)]]))
-    out = []
-    two = starts[sizes == 2]
-    if len(two):
-        out.append(np.stack([order[two], order[two + 1]], axis=1))
-    for s, m in zip(starts[sizes > 2], sizes[sizes > 2], strict=True):
-        members = order[s:s + m]
-        if m <= max_bucket:
-            i, j = np.triu_indices(m, 1)
-            out.append(np.stack([members[i], members[j]], axis=1))
-        else:
-            out.append(np.stack([np.full(m - 1, members[0]), members[1:]], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
-
-
-def _unique_pairs(pairs: np.ndarray) -> np.ndarray:
-    """Sort each pair (i < j) and drop repeats."""
-    if not len(pairs):
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.sort(pairs.astype(np.int64), axis=1)
-    code = np.unique(pairs[:, 0] << np.int64(32) | pairs[:, 1])
-    return np.stack([code >> np.int64(32), code & np.int64(0xFFFFFFFF)], axis=1)
-
-
-def candidate_pairs(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """Pairs of texts that share at least one LSH band of their signatures (deduplicated, i < j)."""
-    found = []
-    for band in range(bands):
-        part = np.ascontiguousarray(sig[:, band * rows:(band + 1) * rows])
-        # one 64-bit key per band: a hash of its rows (collisions only add candidates, all verified)
-        key = np.zeros(len(part), dtype=np.uint64)
-        for col in range(part.shape[1]):
-            key = (key * np.uint64(0x100000001B3)) ^ part[:, col].astype(np.uint64)
-        found.append(_pairs_in_buckets(key))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    return _unique_pairs(np.concatenate(found))
-
-
-def jaccard_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Exact Jaccard similarity of the n-gram sets of each pair."""
-    sets: dict[int, np.ndarray] = {}
-
-    def get(i: int) -> np.ndarray:
-        s = sets.get(i)
-        if s is None:
-            s = sets[i] = np.unique(hashes[offsets[i]:offsets[i + 1]])
-        return s
-
-    out = np.empty(len(pairs))
-    for k, (i, j) in enumerate(pairs):
-        a, b = get(int(i)), get(int(j))
-        inter = len(np.intersect1d(a, b, assume_unique=True))
-        out[k] = inter / (len(a) + len(b) - inter)
-    return out
 
 
 def embedding_pairs(vectors: np.ndarray, threshold: float, group_size: int = 500, seed: int = 0,
@@ -225,7 +70,7 @@ def embedding_pairs(vectors: np.ndarray, threshold: float, group_size: int = 500
                 found.append(np.stack([members[r[upper]], members[c[upper]]], axis=1))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
-    return _unique_pairs(np.concatenate(found))
+    return unique_pairs(np.concatenate(found))
 
 
 class Dedup(Stage):
@@ -251,6 +96,7 @@ class Dedup(Stage):
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     text_field: str | list[str] | None = None
     exact: bool = True

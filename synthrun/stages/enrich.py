@@ -6,12 +6,12 @@ import difflib
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from synthrun.context import StageContext
-from synthrun.llm.types import LLMRequest
+from synthrun.llm.types import LLMResult
 from synthrun.records import QAPair, Record
-from synthrun.stage import Stage
+from synthrun.stages.llm_stage import LLMStage
 
 _WORD = re.compile(r"[a-z0-9_]+(?:[.'-][a-z0-9_]+)*")
 # Words a rewrite may add freely: they carry structure, not facts.
@@ -62,7 +62,7 @@ def diff_stats(before: str, after: str) -> dict[str, Any]:
             "chars_before": len(before), "chars_after": len(after)}
 
 
-class Enrich(Stage):
+class Enrich(LLMStage):
     """Rewrite each answer for clarity and structure without adding facts.
 
     Every pair gets an ``enrichment`` object: ``changed`` (bool), ``summary`` (the model's
@@ -94,46 +94,46 @@ class Enrich(Stage):
     extra_instructions: str = ""
     prompt: str = "enrich"
     max_tokens: int = Field(default=512, ge=16)
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    answer_schema: ClassVar[type[BaseModel] | None] = EnrichOut
+    _model: str = PrivateAttr(default="")
 
-    def run(self, records: list[QAPair], ctx: StageContext) -> list[QAPair]:
-        requests = []
-        for pair in records:
-            source_text = (pair.provenance.source_text or "") if self.show_source else ""
-            messages = ctx.prompts.render(self.prompt, question=pair.question, answer=pair.answer,
-                                          source_text=source_text, extra_instructions=self.extra_instructions)
-            requests.append(LLMRequest(messages=messages, schema=EnrichOut,
-                                       params={"max_tokens": self.max_tokens, "temperature": 0.2}, tag=pair))
-        out: list[QAPair] = []
+    def to_vars(self, pair: QAPair) -> dict[str, Any]:
+        source_text = (pair.provenance.source_text or "") if self.show_source else ""
+        return {"question": pair.question, "answer": pair.answer, "source_text": source_text,
+                "extra_instructions": self.extra_instructions}
+
+    def from_answer(self, pair: QAPair, answer: EnrichOut, result: LLMResult) -> QAPair:
+        new, old = answer.answer.strip(), pair.answer.strip()
+        reason = self._reject_reason(pair, new)
+        if reason:
+            return self._unchanged(pair, reason, summary=answer.changes.strip(), model=result.model)
+        changed = new != old
+        summary = answer.changes.strip()
+        if not changed or summary.lower().rstrip(".") in ("none", "n/a", "no changes"):
+            summary = ""
+        enrichment = {"changed": changed, "summary": summary, **diff_stats(old, new),
+                      "model": result.model or self._model}
+        update: dict[str, Any] = {"enrichment": enrichment}
+        if changed:
+            update.update(answer=new, rating=None)
+            if self.keep_original:
+                update["original_answer"] = pair.original_answer or pair.answer
+        return pair.model_copy(update=update)
+
+    def on_error(self, pair: QAPair, result: LLMResult) -> QAPair:
+        return self._unchanged(pair, f"llm_error:{result.error}")
+
+    def run(self, records: list[QAPair], ctx: StageContext) -> list[Record]:
+        self._model = ctx.model_name
+        out = super().run(records, ctx)
         counts = {"changed": 0, "unchanged": 0, "rejected": 0}
-        for res in ctx.llm.map(requests, desc="enrich"):
-            pair: QAPair = res.request.tag
-            if not res.ok:
-                ctx.fail(f"enrich_{res.error}")
-                counts["rejected"] += 1
-                out.append(self._unchanged(pair, f"llm_error:{res.error}"))
-                continue
-            parsed: EnrichOut = res.parsed  # type: ignore[assignment]
-            new = parsed.answer.strip()
-            old = pair.answer.strip()
-            reason = self._reject_reason(pair, new)
-            if reason:
-                ctx.fail(f"enrich_{reason}")
-                counts["rejected"] += 1
-                out.append(self._unchanged(pair, reason, summary=parsed.changes.strip(), model=res.model))
-                continue
-            changed = new != old
-            counts["changed" if changed else "unchanged"] += 1
-            summary = parsed.changes.strip()
-            if not changed or summary.lower().rstrip(".") in ("none", "n/a", "no changes"):
-                summary = ""
-            enrichment = {"changed": changed, "summary": summary,
-                          **diff_stats(old, new), "model": res.model or ctx.model_name}
-            update: dict[str, Any] = {"enrichment": enrichment}
-            if changed:
-                update.update(answer=new, rating=None)
-                if self.keep_original:
-                    update["original_answer"] = pair.original_answer or pair.answer
-            out.append(pair.model_copy(update=update))
+        for pair in out:
+            info = pair.enrichment or {}  # type: ignore[attr-defined]
+            key = "rejected" if info.get("rejected") else "changed" if info.get("changed") else "unchanged"
+            counts[key] += 1
+            if info.get("rejected"):
+                ctx.fail("enrich_" + str(info["rejected"]).replace("llm_error:", ""))
         ctx.summary.update(counts)
         return out
 

@@ -6,11 +6,14 @@ from collections import Counter
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import field_validator
+
 from synthrun.context import StageContext
-from synthrun.formats import CotStyle, Format, FormatError, convert, specialize
+from synthrun.formats import CotStyle, FormatError, convert, names, specialize
 from synthrun.io import write_jsonl
 from synthrun.records import Record
 from synthrun.stage import Stage, StageError
+from synthrun.stages.dataset_files import declare
 
 
 def dataset_path(stage_dir: Path, fmt: str, filename: str | None) -> Path:
@@ -26,7 +29,8 @@ class Export(Stage):
     already rated records without any new LLM call ("validate once, export many").
 
     Attributes:
-        format: chatml | alpaca | sharegpt | jsonl | alpaca_text (see :mod:`synthrun.formats`).
+        format: chatml | alpaca | sharegpt | jsonl | alpaca_text, or any other question/answer
+            format module of :mod:`synthrun.formats`.
         system_prompt: Optional system message added to every example.
         cot_style: How chain-of-thought reasoning is rendered: steps | think_tags | none.
         threshold: Keep only records whose ``rating.total`` is at least this (unrated
@@ -38,12 +42,24 @@ class Export(Stage):
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
 
-    format: Format = "chatml"
+    format: str = "chatml"
     system_prompt: str | None = None
     cot_style: CotStyle = "steps"
     threshold: float | None = None
     include_provenance: bool = False
     filename: str | None = None
+
+    @property
+    def needs_all_records(self) -> bool:  # type: ignore[override]
+        """Per record (the shards' files are joined) unless the file is outside the stage folder."""
+        return bool(self.filename) and Path(str(self.filename)).is_absolute()
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in names("qa"):
+            raise ValueError(f"unknown export format {value!r}; use one of {', '.join(names('qa'))}")
+        return value
 
     def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
         kept: list[Record] = []
@@ -70,6 +86,7 @@ class Export(Stage):
             ctx.fail(reason, n)
         path = dataset_path(ctx.stage_dir, self.format, self.filename)
         write_jsonl(path, rows)
+        declare(ctx.summary, {path.name: path})
         ctx.summary.update({
             "dataset_file": str(path),
             "format": self.format,

@@ -33,6 +33,7 @@ class ExportGGUF(Stage):
     """
 
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     name: str = Field(default="synthrun-tuned", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
     types: list[Literal["f16", "q8_0", "f32"]] = Field(default_factory=lambda: ["f16", "q8_0"], min_length=1)

@@ -7,10 +7,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from synthrun.context import StageContext
-from synthrun.records import Record
+from synthrun.records import Record, as_rated
 from synthrun.scoring.gates import GATES, GateConfig, QAItem, check, overlap, support_score
 from synthrun.stage import Stage
-from synthrun.stages.curate import as_rated
 from synthrun.stages.llm_stage import Drop, write_dropped
 
 

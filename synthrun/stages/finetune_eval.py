@@ -41,6 +41,7 @@ class EvaluateFinetune(Stage):
     """
 
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     max_questions: int = Field(default=8, ge=0)
     max_new_tokens: int = Field(default=96, gt=0)

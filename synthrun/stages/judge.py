@@ -8,8 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from synthrun.context import StageContext
-from synthrun.llm.types import LLMRequest
-from synthrun.records import CoTExample, QAPair, Rating, Record
+from synthrun.records import CoTExample, QAPair, Rating, Record, as_rated
 from synthrun.scoring.logprob_judge import (
     LocalProbe,
     Probe,
@@ -17,9 +16,7 @@ from synthrun.scoring.logprob_judge import (
     read_distribution,
     read_sampled,
 )
-from synthrun.stage import Stage
-from synthrun.stages.curate import as_rated
-from synthrun.stages.llm_stage import Drop, write_dropped
+from synthrun.stages.llm_stage import Drop, LLMStage, collect
 from synthrun.textfields import names_topic
 
 
@@ -63,7 +60,7 @@ def combine(scores: dict[str, float | None], checks: list[Check], how: str) -> f
     return sum(w * float(s) for w, s in got) / sum(w for w, _ in got)  # type: ignore[arg-type]
 
 
-class Judge(Stage):
+class Judge(LLMStage):
     """Rate QA/CoT records from token probabilities of focused checks; keep ``rating.total`` 0-10.
 
     Each check is one prompt with a one-token answer. On the embedded model (``provider=local``)
@@ -89,10 +86,15 @@ class Judge(Stage):
         model_path: GGUF file for the embedded model (default: the packaged SmolLM2).
         topic: Also ask whether each pair is about this topic (``topic_prompt``); pairs with
             P(yes) < 0.5 are dropped as ``off_topic`` (a pair that names the topic is on topic).
+
+    The checks name their own prompts and budgets, so the LLM-stage fields ``prompt``, ``max_tokens`` and
+    ``temperature`` are not used. Dropped records go to ``dropped.jsonl`` (``below_threshold``,
+    ``off_topic``, ``gate``, ``not_rated``); failed requests are counted as ``llm_<error>``.
     """
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    desc: ClassVar[str] = "judging"
 
     checks: list[Check] = Field(default_factory=lambda: [c.model_copy() for c in DEFAULT_CHECKS])
     combine: Literal["mean", "geometric", "min"] = "mean"
@@ -121,8 +123,9 @@ class Judge(Stage):
         return {"question": record.question, "answer": record.answer, "source_text": source or "",
                 "reasoning": getattr(record, "reasoning", None) or [], "topic": self.topic or ""}
 
-    def from_answer(self, record: QAPair | CoTExample, scores: dict[str, float | None], method: str,
+    def from_scores(self, record: QAPair | CoTExample, scores: dict[str, float | None], method: str,
                     model: str) -> Record | Drop:
+        """The rated record (or its drop) from the sub-scores of its checks."""
         combined = combine(scores, self.checks, self.combine)
         if combined is None:
             return Drop(record, "not_rated", "no check could be read")
@@ -153,49 +156,36 @@ class Judge(Stage):
     def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
         items = [as_rated(r) for r in records]
         todo = [i for i, it in enumerate(items) if not getattr(it, "gate_failed", None)]
-        probes: list[Probe] = []
-        for i in todo:
-            variables = self.to_vars(items[i])
-            for check in self._checks():
-                probes.append(Probe(ctx.prompts.render(check.prompt, **variables), check.kind, tuple(check.scale)))
+        checks = self._checks()
+        probes = [Probe(ctx.prompts.render(check.prompt, **self.to_vars(items[i])), check.kind, tuple(check.scale))
+                  for i in todo for check in checks]
         model = ctx.model_name
         if model.startswith("local/") and self.method != "sampled":
             values, methods = self._score_local(probes, ctx), ["logprob"] * len(probes)
         else:
             values, methods = self._score_http(probes, ctx)
+        per_item: dict[int, tuple[dict[str, float | None], set[str]]] = {}
+        for n, i in enumerate(todo):
+            base = n * len(checks)
+            got = [(c.name, values[base + k], methods[base + k]) for k, c in enumerate(checks)]
+            per_item[i] = ({name: v for name, v, _ in got}, {m for _, v, m in got if v is not None})
         out: list[Record] = []
         drops: list[Drop] = []
         used: dict[str, int] = {}
-        per_item: dict[int, tuple[dict[str, float | None], set[str]]] = {}
-        k = 0
-        for i in todo:
-            scores: dict[str, float | None] = {}
-            ms: set[str] = set()
-            for check in self._checks():
-                scores[check.name] = values[k]
-                if values[k] is not None:
-                    ms.add(methods[k])
-                k += 1
-            per_item[i] = (scores, ms)
         for i, item in enumerate(items):
             if i in per_item:
                 scores, ms = per_item[i]
                 method = "+".join(sorted(ms)) or "none"
-                result = self.from_answer(item, scores, method, model)
+                collect(self.from_scores(item, scores, method, model), out, drops)
             else:
-                result = self._gate_failed(item, model)
                 method = "gate"
+                collect(self._gate_failed(item, model), out, drops)
             used[method] = used.get(method, 0) + 1
-            if isinstance(result, Drop):
-                drops.append(result)
-            else:
-                out.append(result)
-        write_dropped(ctx, drops)
         totals = [r.rating.total for r in out if getattr(r, "rating", None) is not None]  # type: ignore[attr-defined]
         ctx.summary.update({"methods": used, "kept": len(out), "dropped": len(drops), "threshold": self.threshold,
                             "mean_total": round(statistics.fmean(totals), 3) if totals else None,
                             "checks": [c.name for c in self.checks]})
-        return out
+        return self.finish(out, drops, ctx)
 
     def _gate_failed(self, item: QAPair | CoTExample, model: str) -> Record | Drop:
         reason = str(getattr(item, "gate_failed", "gate"))
@@ -225,13 +215,14 @@ class Judge(Stage):
         params: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0}
         if self.method != "sampled":
             params.update({"logprobs": True, "top_logprobs": self.top_logprobs})
-        requests = [LLMRequest(messages=p.messages, params=dict(params), tag=p) for p in probes]
+        results = self.ask(ctx, [(p, {}) for p in probes], prompt="", params=params,
+                           messages=[p.messages for p in probes], desc="judging")
         values: list[float | None] = []
         methods: list[str] = []
-        for res in ctx.llm.map(requests, desc="judging"):
+        for res in results:
             probe: Probe = res.request.tag
             if not res.ok:
-                ctx.fail(f"judge_{res.error}")
+                ctx.fail(f"llm_{res.error}")
                 values.append(None)
                 methods.append("none")
                 continue

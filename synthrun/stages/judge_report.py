@@ -79,6 +79,7 @@ class JudgeReport(Stage):
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     threshold: float = Field(default=5.0, ge=0, le=10)
 

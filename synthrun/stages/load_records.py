@@ -141,7 +141,11 @@ class LoadRecords(Stage):
         return {"jsonl": _iter_jsonl, "json": _iter_json, "parquet": _iter_parquet}[fmt](path)
 
     def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
-        out: list[Record] = []
+        return list(self.iter_records(ctx))
+
+    def iter_records(self, ctx: StageContext) -> Iterator[Record]:
+        """The records one by one (the runner streams them to disk: a big file never sits in memory)."""
+        loaded = 0
         seen: dict[str, int] = {}
         source = str(Path(self.path).expanduser())
         rows = self.rows()
@@ -174,10 +178,11 @@ class LoadRecords(Stage):
             row["provenance"] = {**(provenance or {}), "source": (provenance or {}).get("source") or source,
                                  "stage": ctx.name, "run_id": ctx.run_id}
             try:
-                out.append(Record.model_validate(row))
+                record = Record.model_validate(row)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 loc = ".".join(str(p) for p in err.get("loc", ()))
                 raise StageError(f"{where}: field {loc}: {err.get('msg')}") from None
-        ctx.summary.update({"path": source, "loaded": len(out), "limit": self.limit})
-        return out
+            loaded += 1
+            yield record
+        ctx.summary.update({"path": source, "loaded": loaded, "limit": self.limit})

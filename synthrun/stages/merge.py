@@ -18,6 +18,7 @@ class MergeAdapter(Stage):
     """
 
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
         from peft import PeftModel

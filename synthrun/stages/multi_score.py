@@ -5,20 +5,33 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from synthrun.context import StageContext
 from synthrun.embeddings import DEFAULT_MODEL, embed_with_progress, stage_embedder
 from synthrun.records import Record
 from synthrun.scoring import heuristic
 from synthrun.scoring.diversity import diversity_scores
-from synthrun.stage import Stage, StageError
+from synthrun.stage import StageError
+from synthrun.stages.llm_stage import LLMStage
 from synthrun.textfields import prompt_text, reasoning_steps, response_text
 
 PARTS = ("complexity", "quality", "diversity")
 
 
-class MultiScore(Stage):
+class MultiScoreJudgement(BaseModel):
+    """What the judge answers (prompts/multi_score.yaml)."""
+
+    complexity: int = Field(ge=0, le=10)
+    quality: int = Field(ge=0, le=10)
+
+
+def clip(text: str, max_chars: int) -> str:
+    """``text`` cut to ``max_chars`` (marked ``[...]`` when cut)."""
+    return text if len(text) <= max_chars else text[:max_chars] + " [...]"
+
+
+class MultiScore(LLMStage):
     """Score every record on complexity, quality and diversity (0-10 each) and keep the best.
 
     Writes ``multi_score = {complexity, quality, diversity, combined, weights, scorer}``
@@ -46,10 +59,14 @@ class MultiScore(Stage):
         prompt: Prompt file of the LLM scorer.
         max_chars: Instruction/response length sent to the LLM judge.
         max_tokens: Token budget of one judge answer.
+        temperature: Sampling temperature of the LLM scorer.
+
+    A failed LLM score is counted as ``llm_<error>`` and that record falls back to the heuristic.
     """
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     scorer: Literal["heuristic", "llm"] = "heuristic"
     weights: dict[str, float] = Field(default_factory=lambda: {"complexity": 0.4, "quality": 0.4, "diversity": 0.2})
@@ -65,6 +82,7 @@ class MultiScore(Stage):
     prompt: str = "multi_score"
     max_chars: int = Field(default=3000, ge=200)
     max_tokens: int = Field(default=48, ge=16)
+    temperature: float | None = Field(default=0.0, ge=0, le=2)
 
     @model_validator(mode="after")
     def _check(self) -> MultiScore:
@@ -89,23 +107,35 @@ class MultiScore(Stage):
         source = ["heuristic"] * len(records)
         todo = list(range(len(records)))
         if self.scorer == "llm":
-            from synthrun.scoring.llm import llm_scores
-
-            answers = llm_scores(pairs, ctx, prompt=self.prompt, max_chars=self.max_chars,
-                                 params={"max_tokens": self.max_tokens})
-            todo = []
-            for i, answer in enumerate(answers):
-                if isinstance(answer, str):
-                    ctx.fail(f"llm_score_{answer}")
-                    todo.append(i)
-                    source[i] = "heuristic-fallback"
-                else:
-                    comp[i], qual[i], model = answer
-                    source[i] = f"llm:{model or ctx.model_name}"
+            todo = self._llm_scores(pairs, comp, qual, source, ctx)
         for i in ctx.progress(todo, desc="heuristic scores") if len(todo) > 2000 else todo:
             ins, res = pairs[i]
             comp[i], qual[i] = heuristic.scores(ins, res, steps[i])
         return comp, qual, source
+
+    def params(self, record: Any) -> dict[str, Any]:
+        return {"max_tokens": self.max_tokens} if self.temperature is None else \
+            {"temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    def _llm_scores(self, pairs: list[tuple[str, str]], comp: np.ndarray, qual: np.ndarray, source: list[str],
+                    ctx: StageContext) -> list[int]:
+        """Fill ``comp``/``qual``/``source`` from the LLM scorer; return the indices whose call failed."""
+        results = self.ask(ctx, [(i, {"instruction": clip(ins, self.max_chars), "response": clip(res, self.max_chars)})
+                                 for i, (ins, res) in enumerate(pairs)],
+                           prompt=self.prompt, schema=MultiScoreJudgement,
+                           params=self.params(None), desc="scoring")
+        failed = []
+        for res in results:
+            i: int = res.request.tag
+            answer: Any = res.parsed
+            if not res.ok or answer is None:
+                ctx.fail(f"llm_{res.error or 'no_answer'}")
+                failed.append(i)
+                source[i] = "heuristic-fallback"
+            else:
+                comp[i], qual[i] = float(answer.complexity), float(answer.quality)
+                source[i] = f"llm:{res.model or ctx.model_name}"
+        return failed
 
     def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
         if not records:

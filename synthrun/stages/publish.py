@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -14,21 +13,7 @@ from synthrun.dataset_card import read_run_info, render_card
 from synthrun.io import atomic_write_text
 from synthrun.records import Record
 from synthrun.stage import Stage, StageError
-
-
-def find_export_file(run_dir: Path, before: Path) -> Path | None:
-    """Return the file written by the last export stage that ran before the stage in ``before``."""
-    found = None
-    for summary_path in sorted(run_dir.glob("*/summary.json")):
-        if summary_path.parent.name >= before.name:
-            continue
-        try:
-            details = json.loads(summary_path.read_text(encoding="utf-8")).get("details") or {}
-        except (OSError, json.JSONDecodeError):
-            continue
-        if details.get("dataset_file"):
-            found = Path(details["dataset_file"])
-    return found
+from synthrun.stages.dataset_files import find_declared
 
 
 class Publish(Stage):
@@ -44,7 +29,7 @@ class Publish(Stage):
         private: Create the repository as private (when it does not exist yet).
         token_env: Environment variable holding a Hub token with write access.
         files: Files to upload (relative to the run folder, or absolute); by default the
-            file of the export stage that ran before this one.
+            files the last export stage before this one declared (see :mod:`synthrun.stages.dataset_files`).
         path_in_repo: Folder of the data files inside the repository.
         endpoint: Hub URL; default ``$HF_ENDPOINT`` or https://huggingface.co.
         pretty_name: Name shown on the card (default: the repository name).
@@ -57,6 +42,7 @@ class Publish(Stage):
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     repo_id: str | None = None
     private: bool = True
@@ -92,11 +78,10 @@ class Publish(Stage):
                     path = ctx.run_dir / name
                 paths.append(path)
         else:
-            found = find_export_file(ctx.run_dir, ctx.stage_dir)
-            if found is None:
+            paths = find_declared(ctx.run_dir, ctx.stage_dir)
+            if not paths:
                 raise StageError("publish: no dataset file to upload; put an export stage before publish "
                                  "or set publish.files=[path/to/train.jsonl]")
-            paths = [found]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise StageError(f"publish: file not found: {', '.join(missing)}")

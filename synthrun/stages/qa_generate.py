@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from synthrun.context import StageContext
-from synthrun.io import write_jsonl
-from synthrun.llm.types import LLMRequest
-from synthrun.records import Chunk, Provenance, QAPair, Record, stable_id
-from synthrun.stage import Stage, StageError
+from synthrun.llm.types import LLMResult
+from synthrun.records import Chunk, QAPair, Record, stable_id
+from synthrun.stage import StageError
+from synthrun.stages.generation import allocate, chunk_provenance
+from synthrun.stages.llm_stage import Drop, LLMStage, Outcome
 from synthrun.textfields import names_topic
 
 DEFAULT_TYPES = ["factual", "analytical", "explanatory", "inferential"]
@@ -82,20 +84,18 @@ class TopicVerdict(BaseModel):
     reason: str = Field(default="", max_length=300)
 
 
-def allocate(n_chunks: int, n_pairs: int | None, target_pairs: int | None) -> list[int]:
-    """How many pairs each chunk gets: ``n_pairs`` each, or ``target_pairs`` spread evenly."""
-    if n_chunks == 0:
-        return []
-    if target_pairs is None:
-        return [n_pairs if n_pairs is not None else 1] * n_chunks
-    base, extra = divmod(target_pairs, n_chunks)
-    if base == 0:  # fewer pairs than chunks: spread them over the whole list
-        picked = {int(i * n_chunks / target_pairs) for i in range(target_pairs)}
-        return [1 if i in picked else 0 for i in range(n_chunks)]
-    return [base + (1 if i < extra else 0) for i in range(n_chunks)]
+@dataclass
+class PairRequest:
+    """One pair to ask for: the chunk, its index in the chunk, its question type, prompt and (answer-first) answer."""
+
+    chunk: Chunk
+    index: int
+    question_type: str
+    prompt: str
+    answer: str | None = None
 
 
-class GenerateQA(Stage):
+class GenerateQA(LLMStage):
     """Write question/answer pairs that each chunk answers.
 
     Attributes:
@@ -116,10 +116,15 @@ class GenerateQA(Stage):
             answers (``answer_prompt``): easier for small models, and the answer is grounded by construction.
         dedup_threshold: Drop a question whose content words overlap an earlier question of the
             same chunk by at least this Jaccard share (None keeps near-duplicates; the QA recipes use 0.7).
+        temperature: Sampling temperature (None: the provider's default).
+
+    Pairs left out go to ``dropped.jsonl`` with their reason: ``near_duplicate``, ``off_topic``,
+    ``empty_chunk`` or ``llm_<error>`` (a generation or topic check whose answer could not be used).
     """
 
     input_type: ClassVar[type[Record]] = Chunk
     output_type: ClassVar[type[Record]] = QAPair
+    needs_all_records: ClassVar[bool] = True
 
     n_pairs: int | None = Field(default=None, ge=1)
     target_pairs: int | None = Field(default=None, ge=1)
@@ -133,13 +138,18 @@ class GenerateQA(Stage):
     topic_prompt: str = "topic_check"
     keep_source_text: bool = True
     max_tokens: int = Field(default=320, ge=16)
+    temperature: float | None = Field(default=None, ge=0, le=2)
     question_form: bool = False
     answer_first: bool = False
     answer_prompt: str = "qa_answer_first"
     dedup_threshold: float | None = Field(default=None, gt=0, le=1)
+    _seed: int = PrivateAttr(default=0)
+    _model: str = PrivateAttr(default="")
+    _where: tuple[str, str] = PrivateAttr(default=("", ""))
+    _empty: list[Chunk] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_count(self):
+    def _one_count(self) -> GenerateQA:
         if self.n_pairs is not None and self.target_pairs is not None:
             raise ValueError("set either n_pairs (per chunk) or target_pairs (total), not both")
         return self
@@ -155,62 +165,74 @@ class GenerateQA(Stage):
             return self.prompt_file
         return self.code_prompt if chunk.kind == "code" else self.prompt
 
-    def run(self, records: list[Chunk], ctx: StageContext) -> list[QAPair]:
+    def prepare(self, records: list[Chunk], ctx: StageContext) -> list[PairRequest]:
         chunks = records[: self.max_chunks] if self.max_chunks else records
         counts = allocate(len(chunks), self.n_pairs, self.target_pairs)
-        requests: list[LLMRequest] = []
+        self._empty = [c for c in chunks if not c.text.strip()]
+        todo: list[PairRequest] = []
         for i, (chunk, k) in enumerate(zip(chunks, counts, strict=True)):
             if not chunk.text.strip():
-                ctx.fail("empty_chunk")
                 continue
             prompt = self._prompt_for(chunk)
             spans = answer_spans(chunk.text, k) if prompt == self.answer_prompt else []
             if prompt == self.answer_prompt and len(spans) < k:
                 ctx.fail("no_answer_span", k - len(spans))
             for j in range(len(spans) if prompt == self.answer_prompt else k):
-                qtype = self.question_types[(i + j) % len(self.question_types)]
-                answer = spans[j] if spans else None
-                messages = ctx.prompts.render(
-                    prompt, text=chunk.text, title=chunk.title or chunk.section, source=chunk.source,
-                    language=chunk.language, question_type=qtype, extra_instructions=self.extra_instructions,
-                    **({"answer": answer} if answer is not None else {}),
-                )
-                schema = QuestionOut if answer is not None else (QAOutForm if self.question_form else QAOut)
-                requests.append(LLMRequest(
-                    messages=messages, schema=schema,
-                    params={"max_tokens": self.max_tokens, "seed": ctx.seed * 1009 + j},
-                    tag=(chunk, j, qtype, prompt, answer),
-                ))
-        results = ctx.llm.map(requests, desc="generate QA")
-        pairs: list[QAPair] = []
-        for res in results:
-            chunk, j, qtype, prompt, answer = res.request.tag
-            if not res.ok:
-                ctx.fail(res.error or "llm_error")
-                continue
-            out: Any = res.parsed
-            pairs.append(QAPair(
-                id=stable_id(chunk.id, j, qtype, prefix="qa-"),
-                question=out.question.strip(), answer=(answer if answer is not None else out.answer).strip(),
-                question_type=qtype,
-                provenance=Provenance(
-                    chunk_id=chunk.id, source=chunk.source, table=chunk.table,
-                    source_text=chunk.text if self.keep_source_text else None,
-                    model=res.model or ctx.model_name, prompt=str(prompt), run_id=ctx.run_id, stage=ctx.name,
-                ),
-            ))
-        ctx.summary["requested_pairs"] = len(requests)
-        ctx.summary["question_types"] = {t: sum(p.question_type == t for p in pairs) for t in self.question_types}
-        dropped: list[dict[str, Any]] = []
-        if self.dedup_threshold is not None:
-            pairs = self._drop_near_duplicates(pairs, ctx, dropped)
-        if self.topic:
-            pairs = self._topic_filter(pairs, ctx, dropped)
-        write_jsonl(ctx.stage_dir / "dropped.jsonl", dropped)
-        return pairs
+                todo.append(PairRequest(chunk, j, self.question_types[(i + j) % len(self.question_types)], prompt,
+                                        spans[j] if spans else None))
+        self._model = ctx.model_name
+        self._where = (ctx.run_id, ctx.name)
+        ctx.summary["requested_pairs"] = len(todo)
+        return todo
 
-    def _drop_near_duplicates(self, pairs: list[QAPair], ctx: StageContext,
-                              dropped: list[dict[str, Any]]) -> list[QAPair]:
+    def prompt_for(self, item: PairRequest) -> str:
+        return item.prompt
+
+    def schema_for(self, item: PairRequest) -> type[BaseModel]:
+        return QuestionOut if item.answer is not None else (QAOutForm if self.question_form else QAOut)
+
+    def to_vars(self, item: PairRequest) -> dict[str, Any]:
+        chunk = item.chunk
+        return {"text": chunk.text, "title": chunk.title or chunk.section, "source": chunk.source,
+                "language": chunk.language, "question_type": item.question_type,
+                "extra_instructions": self.extra_instructions,
+                **({"answer": item.answer} if item.answer is not None else {})}
+
+    def params(self, item: PairRequest | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"max_tokens": self.max_tokens, "seed": self._seed * 1009 + (item.index if item else 0)}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        return params
+
+    def from_answer(self, item: PairRequest, answer: Any, result: LLMResult) -> Outcome:
+        run_id, stage = self._where
+        return QAPair(
+            id=stable_id(item.chunk.id, item.index, item.question_type, prefix="qa-"),
+            question=answer.question.strip(),
+            answer=(item.answer if item.answer is not None else answer.answer).strip(),
+            question_type=item.question_type,
+            provenance=chunk_provenance(item.chunk, keep_source_text=self.keep_source_text,
+                                        model=result.model or self._model, prompt=str(item.prompt), run_id=run_id,
+                                        stage=stage),
+        )
+
+    def on_error(self, item: PairRequest, result: LLMResult) -> Outcome:
+        return Drop(item.chunk, f"llm_{result.error}", f"pair {item.index} ({item.question_type}) of chunk "
+                                                        f"{item.chunk.id}: the answer could not be used")
+
+    def run(self, records: list[Chunk], ctx: StageContext) -> list[Record]:
+        self._seed = ctx.seed
+        out, drops = self.run_loop(records, ctx)
+        drops += [Drop(c, "empty_chunk", "the chunk has no text") for c in self._empty]
+        pairs = [p for p in out if isinstance(p, QAPair)]
+        ctx.summary["question_types"] = {t: sum(p.question_type == t for p in pairs) for t in self.question_types}
+        if self.dedup_threshold is not None:
+            pairs = self._drop_near_duplicates(pairs, ctx, drops)
+        if self.topic:
+            pairs = self._topic_filter(pairs, ctx, drops)
+        return self.finish(list(pairs), drops, ctx)
+
+    def _drop_near_duplicates(self, pairs: list[QAPair], ctx: StageContext, drops: list[Drop]) -> list[QAPair]:
         by_chunk: dict[str | None, list[QAPair]] = {}
         for p in pairs:
             by_chunk.setdefault(p.provenance.chunk_id, []).append(p)
@@ -218,40 +240,31 @@ class GenerateQA(Stage):
         for group in by_chunk.values():
             for i, j in near_duplicates([p.question for p in group], self.dedup_threshold or 1.0).items():
                 gone.add(group[i].id)
-                ctx.fail("near_duplicate")
-                dropped.append({**group[i].model_dump(mode="json"),
-                                "dropped_reason": f"near duplicate of {group[j].id}: {group[j].question}"})
+                drops.append(Drop(group[i], "near_duplicate", f"near duplicate of {group[j].id}: {group[j].question}"))
         ctx.summary["near_duplicates_dropped"] = len(gone)
         return [p for p in pairs if p.id not in gone]
 
-    def _topic_filter(self, pairs: list[QAPair], ctx: StageContext,
-                      dropped: list[dict[str, Any]] | None = None) -> list[QAPair]:
+    def _topic_filter(self, pairs: list[QAPair], ctx: StageContext, drops: list[Drop]) -> list[QAPair]:
         if not self.topic or not self.topic.strip():
             raise StageError(f"{ctx.name}: `topic` is empty")
-        named, unnamed = [], []
+        named: list[QAPair] = []
+        unnamed: list[QAPair] = []
         for p in pairs:
             (named if names_topic(self.topic, p.question, p.answer) else unnamed).append(p)
-        requests = [
-            LLMRequest(
-                messages=ctx.prompts.render(self.topic_prompt, topic=self.topic, question=p.question, answer=p.answer),
-                schema=TopicVerdict, params={"max_tokens": 120, "temperature": 0.0}, tag=p,
-            )
-            for p in unnamed
-        ]
         ctx.summary["topic_named"] = len(named)  # kept without asking: the pair names the topic
         kept_ids = {p.id for p in named}
-        dropped = dropped if dropped is not None else []
-        first = len(dropped)
-        for res in ctx.llm.map(requests, desc=f"topic '{self.topic}'"):
+        first = len(drops)
+        results = self.ask(ctx, [(p, {"topic": self.topic, "question": p.question, "answer": p.answer})
+                                 for p in unnamed], prompt=self.topic_prompt, schema=TopicVerdict,
+                           params={"max_tokens": 120, "temperature": 0.0}, desc=f"topic '{self.topic}'")
+        for res in results:
             pair: QAPair = res.request.tag
+            verdict: Any = res.parsed
             if not res.ok:
-                ctx.fail(f"topic_check_{res.error}")
-                dropped.append({**pair.model_dump(mode="json"), "dropped_reason": f"topic check failed: {res.error}"})
-            elif res.parsed.on_topic:  # type: ignore[union-attr]
+                drops.append(Drop(pair, f"llm_{res.error}", f"topic check failed: {res.error}"))
+            elif verdict.on_topic:
                 kept_ids.add(pair.id)
             else:
-                ctx.fail("off_topic")
-                dropped.append({**pair.model_dump(mode="json"),
-                                "dropped_reason": f"off topic: {res.parsed.reason}"})  # type: ignore[union-attr]
-        ctx.summary["off_topic_dropped"] = len(dropped) - first
+                drops.append(Drop(pair, "off_topic", f"off topic: {verdict.reason}"))
+        ctx.summary["off_topic_dropped"] = len(drops) - first
         return [p for p in pairs if p.id in kept_ids]  # in generation order

@@ -95,6 +95,7 @@ class SelectCoverage(Stage):
 
     input_type: ClassVar[type[Record]] = Record
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     text_field: str | list[str] | None = None
     target_count: int | None = Field(default=None, ge=1)

@@ -27,6 +27,7 @@ class Split(Stage):
     """
 
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     eval_fraction: float = Field(default=0.1, ge=0, lt=1)
     min_eval: int = Field(default=1, ge=0)

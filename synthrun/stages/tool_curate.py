@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from synthrun.context import StageContext
-from synthrun.io import write_jsonl
-from synthrun.llm.types import LLMRequest
 from synthrun.records import Rating, Record, ToolExample
-from synthrun.stage import Stage
 from synthrun.stages.judge import Check, Judge, combine
+from synthrun.stages.llm_stage import Drop, LLMStage
 
 TOOL_CHECKS = [
     Check(name="right_tool", prompt="tool_judge_tool"),
     Check(name="args_match", prompt="tool_judge_args"),
     Check(name="answer_follows", prompt="tool_judge_answer"),
 ]
+
+#: ``drop(example, why, reason code)``: leave an example out.
+_DropFn = Callable[[ToolExample, str, str], None]
 
 
 class ToolRatingOut(BaseModel):
@@ -28,13 +30,14 @@ class ToolRatingOut(BaseModel):
     reasoning: str = Field(default="", max_length=300)
 
 
-class CurateTools(Stage):
+class CurateTools(LLMStage):
     """Drop or truncate examples at their first bad step, then rate and threshold them.
 
     Turn-level filtering: the first step that is malformed or failed to execute decides.
     ``truncate`` keeps the steps before it (when at least ``min_steps`` remain, re-writing the
     final answer from the kept results when ``rewrite_answer``); ``drop`` removes the example.
-    The reason is kept in ``metadata["curation"]`` and dropped examples go to ``dropped.jsonl``.
+    The reason is kept in ``metadata["curation"]`` and dropped examples go to ``dropped.jsonl``
+    (``reason``: the counter name, ``detail``: why).
 
     Rating (``scoring``): ``probability`` (default) asks the focused yes/no checks of
     ``checks`` ("Is this the right tool for the request?", "Do these arguments match the
@@ -61,6 +64,7 @@ class CurateTools(Stage):
         require_execution: Drop examples with steps that were never executed.
         prompt: Rating prompt of ``scoring: sampled``; ``answer_prompt`` writes re-done answers.
         max_tokens: Token budget of one sampled rating.
+        temperature: Sampling temperature of the sampled rating.
         top_logprobs: Alternatives asked of an HTTP provider.
         model_path: GGUF file of the embedded model (default: the packaged SmolLM2).
     """
@@ -82,6 +86,7 @@ class CurateTools(Stage):
     prompt: str = "tool_rate"
     answer_prompt: str = "tool_answer"
     max_tokens: int = Field(default=128, ge=32)
+    temperature: float = Field(default=0.0, ge=0, le=2)
     top_logprobs: int = Field(default=20, ge=1, le=20)
     model_path: str | None = None
 
@@ -91,17 +96,16 @@ class CurateTools(Stage):
             names += [c.prompt for c in self.checks] if self.scoring == "probability" else [self.prompt]
         return names
 
-    def run(self, records: list[Record], ctx: StageContext) -> list[ToolExample]:
+    def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
         from synthrun.tools.labelled import as_tool_example
-        from synthrun.tools.stagekit import first_bad_step
+        from synthrun.tools.replay import first_bad_step
 
         kept: list[ToolExample] = []
-        dropped: list[dict] = []
+        drops: list[Drop] = []
         gated: list[ToolExample] = []
 
         def drop(ex: ToolExample, reason: str, code: str) -> None:
-            ctx.fail(code)
-            dropped.append({**ex.model_dump(mode="json"), "dropped_reason": reason})
+            drops.append(Drop(ex, code, reason))
 
         truncated: list[ToolExample] = []
         for record in records:
@@ -143,15 +147,14 @@ class CurateTools(Stage):
             else:
                 kept.append(ex)
         ctx.summary.update({"in": len(records), "kept": len(kept), "truncated": len(truncated),
-                            "dropped": len(dropped), "gate_failed": len(gated), "scoring": self.scoring,
+                            "dropped": len(drops), "gate_failed": len(gated), "scoring": self.scoring,
                             "threshold": self.threshold})
-        write_jsonl(ctx.stage_dir / "dropped.jsonl", dropped)
-        return kept
+        return self.finish(list(kept), drops, ctx)
 
     @staticmethod
-    def _recheck(examples: list[ToolExample], drop) -> list[ToolExample]:
+    def _recheck(examples: list[ToolExample], drop: _DropFn) -> list[ToolExample]:
         from synthrun.scoring.tool_gates import ToolGateConfig, check_all
-        from synthrun.tools.stagekit import example_tools
+        from synthrun.tools.replay import example_tools
 
         out = []
         for ex in examples:
@@ -164,15 +167,14 @@ class CurateTools(Stage):
         return out
 
     def _rewrite_answers(self, examples: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
-        from synthrun.tools.generation import _Answer, clean_text, clip
-        from synthrun.tools.stagekit import history_text
+        from synthrun.tools.generation import AnswerOut, clean_text, clip
+        from synthrun.tools.replay import history_text
 
-        reqs = [LLMRequest(messages=ctx.prompts.render(self.answer_prompt, instruction=ex.instruction,
-                                                       history=history_text(ex)),
-                           schema=_Answer, params={"max_tokens": self.max_tokens, "seed": ctx.seed + i}, tag=ex)
-                for i, ex in enumerate(examples)]
+        items = [(ex, {"instruction": ex.instruction, "history": history_text(ex)}) for ex in examples]
+        params = [{"max_tokens": self.max_tokens, "seed": ctx.seed + i} for i in range(len(examples))]
         out = []
-        for res in ctx.llm.map(reqs, desc="rewrite answers"):
+        for res in self.ask(ctx, items, prompt=self.answer_prompt, schema=AnswerOut, params=params,
+                            desc="rewrite answers"):
             ex = res.request.tag
             if res.ok:
                 ex = ex.model_copy(update={"final_answer": clip(clean_text(res.parsed.answer), 600)})
@@ -181,17 +183,16 @@ class CurateTools(Stage):
             out.append(ex)
         return out
 
-    def _rate(self, examples: list[ToolExample], ctx: StageContext, drop) -> list[ToolExample]:
+    def _rate(self, examples: list[ToolExample], ctx: StageContext, drop: _DropFn) -> list[ToolExample]:
         from synthrun.tools.generation import tool_line
-        from synthrun.tools.stagekit import example_tools, history_text
+        from synthrun.tools.replay import example_tools, history_text
 
-        reqs = [LLMRequest(messages=ctx.prompts.render(
-                    self.prompt, instruction=ex.instruction, history=history_text(ex),
-                    tools_doc="\n".join(tool_line(t) for t in example_tools(ex)), answer=ex.final_answer or "(none)"),
-                    schema=ToolRatingOut, params={"max_tokens": self.max_tokens, "temperature": 0.0}, tag=ex)
-                for ex in examples]
+        items = [(ex, {"instruction": ex.instruction, "history": history_text(ex),
+                       "tools_doc": "\n".join(tool_line(t) for t in example_tools(ex)),
+                       "answer": ex.final_answer or "(none)"}) for ex in examples]
         out = []
-        for res in ctx.llm.map(reqs, desc="rate"):
+        for res in self.ask(ctx, items, prompt=self.prompt, schema=ToolRatingOut, params=self.params(None),
+                            desc="rate"):
             ex = res.request.tag
             if not res.ok:
                 drop(ex, f"rating failed: {res.error}", f"rating_{res.error}")
@@ -210,7 +211,7 @@ class CurateTools(Stage):
     def judge_vars(self, ex: ToolExample) -> dict[str, Any]:
         """Prompt variables of the probability checks."""
         from synthrun.tools.generation import call_line, tool_line
-        from synthrun.tools.stagekit import example_tools, history_text
+        from synthrun.tools.replay import example_tools, history_text
 
         tools = example_tools(ex)
         by_name = {t.name: t for t in tools}
@@ -221,7 +222,7 @@ class CurateTools(Stage):
                 "last_tool": last, "last_tool_doc": by_name[last].description if last in by_name else "",
                 "answer": ex.final_answer or "(none)"}
 
-    def _judge(self, examples: list[ToolExample], ctx: StageContext, drop) -> list[ToolExample]:
+    def _judge(self, examples: list[ToolExample], ctx: StageContext, drop: _DropFn) -> list[ToolExample]:
         """Probability judge: P(yes) of every check, combined into ``rating.total``."""
         from synthrun.scoring.logprob_judge import Probe
 

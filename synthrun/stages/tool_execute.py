@@ -38,7 +38,7 @@ class ExecuteTools(Stage):
 
     def run(self, records: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
         from synthrun.tools.executors import build_engine
-        from synthrun.tools.stagekit import execute_example
+        from synthrun.tools.replay import execute_example
 
         engine = build_engine(self.executors, ctx.stage_dir / "work")
         out, dropped = [], []

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from synthrun.context import StageContext
 from synthrun.io import write_jsonl
 from synthrun.records import Record, ToolExample
 from synthrun.stage import Stage
-
-ToolFormat = Literal["trl", "openai", "sharegpt", "reasoning"]
+from synthrun.stages.dataset_files import declare
 
 
 class ExportTools(Stage):
@@ -22,7 +21,8 @@ class ExportTools(Stage):
     with ``require_execution`` every call must have run successfully.
 
     Attributes:
-        formats: Any of trl | openai | sharegpt | reasoning.
+        formats: Any of trl | openai | sharegpt | reasoning (the tool-use format modules of
+            :mod:`synthrun.formats`).
         system_prompt: Optional system message.
         thoughts: Put each step's thought in the assistant turn that makes the call.
         require_format_ok: Drop examples failing the format/AST check.
@@ -35,8 +35,9 @@ class ExportTools(Stage):
 
     input_type: ClassVar[type[Record]] = ToolExample
     output_type: ClassVar[type[Record]] = ToolExample
+    needs_all_records: ClassVar[bool] = True
 
-    formats: list[ToolFormat] = Field(default_factory=lambda: ["trl", "openai", "sharegpt", "reasoning"], min_length=1)
+    formats: list[str] = Field(default_factory=lambda: ["trl", "openai", "sharegpt", "reasoning"], min_length=1)
     system_prompt: str | None = None
     thoughts: bool = True
     require_format_ok: bool = True
@@ -45,9 +46,19 @@ class ExportTools(Stage):
     val_fraction: float = Field(default=0.0, ge=0, lt=1)
     metadata: bool = True
 
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        from synthrun.formats import names
+
+        unknown = [v for v in value if v not in names("tool")]
+        if unknown:
+            raise ValueError(f"unknown tool export format {unknown[0]!r}; use any of {', '.join(names('tool'))}")
+        return value
+
     def run(self, records: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
-        from synthrun.tools.export_formats import CONVERTERS
-        from synthrun.tools.stagekit import format_issues
+        from synthrun.formats import WriteOptions, get
+        from synthrun.tools.replay import format_issues
 
         kept: list[ToolExample] = []
         for ex in records:
@@ -66,16 +77,19 @@ class ExportTools(Stage):
             bucket = int(hashlib.sha256(ex.id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
             (val if bucket < self.val_fraction else train).append(ex)
         files = {}
+        opts = WriteOptions(system_prompt=self.system_prompt, thoughts=self.thoughts, metadata=self.metadata,
+                            tool_turns=True)
         for fmt in dict.fromkeys(self.formats):
-            convert = CONVERTERS[fmt]
+            writer = get(fmt, "tool")
             for split, rows in (("train", train), ("validation", val)):
                 if split == "validation" and not self.val_fraction:
                     continue
                 path = ctx.stage_dir / "dataset" / f"{split}.{fmt}.jsonl"
-                write_jsonl(path, [convert(ex, self.system_prompt, self.thoughts, self.metadata) for ex in rows])
+                write_jsonl(path, [writer.write(ex, opts) for ex in rows])
                 files[f"{split}.{fmt}"] = str(path)
         ctx.summary.update({"in": len(records), "exported": len(kept), "train": len(train),
                             "validation": len(val), "files": files,
                             "real_steps": sum(1 for ex in kept for s in ex.reasoning_path if not s.simulated),
                             "simulated_steps": sum(1 for ex in kept for s in ex.reasoning_path if s.simulated)})
+        declare(ctx.summary, files)
         return kept

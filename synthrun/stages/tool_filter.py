@@ -51,7 +51,7 @@ class FilterTools(Stage):
 
     def run(self, records: list[Record], ctx: StageContext) -> list[ToolExample]:
         from synthrun.tools.labelled import as_tool_example
-        from synthrun.tools.stagekit import example_tools
+        from synthrun.tools.replay import example_tools
 
         kept: list[ToolExample] = []
         drops: list[Drop] = []

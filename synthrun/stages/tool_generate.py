@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from synthrun.context import StageContext
-from synthrun.records import ToolExample
-from synthrun.tools.genstage import ToolGenerateBase
-from synthrun.tools.stagekit import ToolRecord
+from synthrun.errors import StageError
+from synthrun.records import Record, ToolRecord
+from synthrun.stages.tool_generate_base import ToolGenerateBase
+from synthrun.tools.generation import Plan
 
 
 class GenerateToolExamples(ToolGenerateBase):
@@ -31,18 +32,17 @@ class GenerateToolExamples(ToolGenerateBase):
     selection: Literal["guided", "free"] = "guided"
     targets: list[str] | None = None
 
-    def run(self, records: list[ToolRecord], ctx: StageContext) -> list[ToolExample]:
-        gen, engine, rng = self._setup(records, ctx)
-        names = list(self.targets or gen.tools)
-        missing = [n for n in names if n not in gen.tools]
+    def run(self, records: list[ToolRecord], ctx: StageContext) -> list[Record]:
+        planner, writer, rng = self._setup(records, ctx)
+        names = list(self.targets or planner.tools)
+        missing = [n for n in names if n not in planner.tools]
         if missing:
-            from synthrun.stage import StageError
-
+            planner.engine.close()
             raise StageError(f"{ctx.name}: targets not in the spec: {missing}")
         rng.shuffle(names)
 
-        def make_plan(i: int):
-            plan = gen.plan_query_first(i, self.mode, self.selection, rng, target=names[i % len(names)])
-            return plan or gen.plan_query_first(i, self.mode, self.selection, rng)
+        def make_plan(i: int) -> Plan | None:
+            plan = planner.plan_query_first(i, self.mode, self.selection, rng, target=names[i % len(names)])
+            return plan or planner.plan_query_first(i, self.mode, self.selection, rng)
 
-        return self._generate(gen, engine, make_plan, ctx)
+        return self._generate(planner, writer, make_plan, ctx)

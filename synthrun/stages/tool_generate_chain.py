@@ -7,9 +7,9 @@ from typing import Literal
 from pydantic import Field
 
 from synthrun.context import StageContext
-from synthrun.records import ToolExample
-from synthrun.tools.genstage import ToolGenerateBase
-from synthrun.tools.stagekit import ToolRecord
+from synthrun.records import Record, ToolRecord
+from synthrun.stages.tool_generate_base import ToolGenerateBase
+from synthrun.tools.generation import Plan
 
 
 class GenerateToolChains(ToolGenerateBase):
@@ -29,20 +29,20 @@ class GenerateToolChains(ToolGenerateBase):
     query_mode: Literal["single", "multi", "auto"] = "auto"
     selection: Literal["guided", "free"] = "guided"
 
-    def run(self, records: list[ToolRecord], ctx: StageContext) -> list[ToolExample]:
-        gen, engine, rng = self._setup(records, ctx)
+    def run(self, records: list[ToolRecord], ctx: StageContext) -> list[Record]:
+        planner, writer, rng = self._setup(records, ctx)
         ratio = 1.0 if self.strategy == "chain" else self.chain_ratio
 
-        def make_plan(i: int):
+        def make_plan(i: int) -> Plan | None:
             # an even spread: example i is chain-first when it moves the running share up to the ratio
             chain_first = int((i + 1) * ratio) > int(i * ratio)
             if chain_first:
-                plan = gen.plan_chain_first(i, rng, self.min_steps, self.max_steps)
+                plan = planner.plan_chain_first(i, rng, self.min_steps, self.max_steps)
                 if plan is not None:
                     return plan
                 ctx.fail("no_valid_chain")
-            return gen.plan_query_first(i, self.query_mode, self.selection, rng)
+            return planner.plan_query_first(i, self.query_mode, self.selection, rng)
 
-        out = self._generate(gen, engine, make_plan, ctx)
-        ctx.summary["chain_first"] = sum(ex.metadata.get("strategy") == "chain_first" for ex in out)
+        out = self._generate(planner, writer, make_plan, ctx)
+        ctx.summary["chain_first"] = sum(getattr(ex, "metadata", {}).get("strategy") == "chain_first" for ex in out)
         return out

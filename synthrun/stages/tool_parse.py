@@ -6,9 +6,8 @@ from typing import ClassVar
 
 from synthrun.context import StageContext
 from synthrun.io import write_json
-from synthrun.records import Record, stable_id
+from synthrun.records import Record, ToolRecord, stable_id
 from synthrun.stage import Stage, StageError
-from synthrun.tools.stagekit import ToolRecord
 
 
 class ParseTools(Stage):
@@ -38,7 +37,7 @@ class ParseTools(Stage):
     min_confidence: float = 0.5
 
     def run(self, records: list[Record], ctx: StageContext) -> list[ToolRecord]:
-        from synthrun.tools.spec import load_spec
+        from synthrun.tools.loading import load_spec
 
         toolset = load_spec(self.spec, self.format)
         tools = toolset.tools

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from synthrun.context import StageContext
-from synthrun.io import write_jsonl
-from synthrun.llm.types import LLMRequest
 from synthrun.records import Record, ToolExample
-from synthrun.stage import Stage
+from synthrun.stages.llm_stage import Drop, LLMStage
+from synthrun.tools.replay import execute_example, format_issues, history_text
 
 
 class Verdict(BaseModel):
@@ -18,7 +17,7 @@ class Verdict(BaseModel):
     verdict: Literal["yes", "no"]
 
 
-class VerifyTools(Stage):
+class VerifyTools(LLMStage):
     """Check each example three ways and record ``metadata["verification"]``.
 
     1. format: every call is well formed against its tool's schema;
@@ -31,20 +30,59 @@ class VerifyTools(Stage):
         executors: Executors for examples that were not executed yet.
         prompt: Judge prompt.
         max_tokens: Token budget of one judgement.
+        temperature: Sampling temperature of the judge.
     """
 
     input_type: ClassVar[type[Record]] = ToolExample
     output_type: ClassVar[type[Record]] = ToolExample
+    answer_schema: ClassVar[type[BaseModel] | None] = Verdict
+    desc: ClassVar[str] = "semantic check"
 
     semantic: bool = True
     drop_failed: bool = True
     executors: list[str] = Field(default_factory=lambda: ["hdf5", "simulated"])
     prompt: str = "tool_judge"
     max_tokens: int = Field(default=96, ge=16)
+    temperature: float = Field(default=0.0, ge=0, le=2)
 
-    def run(self, records: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
-        from synthrun.tools.stagekit import execute_example, format_issues, history_text
+    def to_vars(self, record: ToolExample) -> dict[str, Any]:
+        return {"instruction": record.instruction, "history": history_text(record),
+                "answer": record.final_answer or "(none)"}
 
+    def run(self, records: list[ToolExample], ctx: StageContext) -> list[Record]:
+        checked = self._check(records, ctx)
+        if self.semantic:
+            todo = [ex for ex in checked
+                    if ex.metadata["verification"]["format"] and ex.metadata["verification"]["execution"]]
+            for res in self.ask(ctx, [(ex, self.to_vars(ex)) for ex in todo], prompt=self.prompt,
+                                schema=Verdict, params=self.params(None)):
+                ver = res.request.tag.metadata["verification"]
+                if not res.ok:
+                    ver["semantic"], ver["reason"] = False, f"judge failed: {res.error}"
+                else:
+                    ver["semantic"] = res.parsed.verdict == "yes"
+                    ver["reason"] = res.parsed.reason.strip() or ver["reason"]
+                    ver["judge_model"] = res.model
+        kept: list[Record] = []
+        drops: list[Drop] = []
+        for ex in checked:
+            ver = ex.metadata["verification"]
+            ver["passed"] = bool(ver["format"] and ver["execution"] and (ver["semantic"] is not False))
+            failed = next((f"{layer}_check_failed" for layer in ("format", "execution", "semantic")
+                           if ver[layer] is False), None)
+            if ver["passed"] or not self.drop_failed:
+                kept.append(ex)
+                if failed:
+                    ctx.fail(failed)
+            else:
+                drops.append(Drop(ex, str(failed), ver["reason"]))
+        ctx.summary.update({layer: sum(bool(e.metadata["verification"][layer]) for e in checked)
+                            for layer in ("format", "execution", "semantic")})
+        ctx.summary["passed"] = sum(e.metadata["verification"]["passed"] for e in checked)
+        return self.finish(kept, drops, ctx)
+
+    def _check(self, records: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
+        """Layers 1 and 2 (running examples that were not executed yet)."""
         checked = []
         engine = None
         try:
@@ -64,35 +102,4 @@ class VerifyTools(Stage):
         finally:
             if engine is not None:
                 engine.close()
-        if self.semantic:
-            todo = [ex for ex in checked if ex.metadata["verification"]["format"] and ex.metadata["verification"]["execution"]]
-            reqs = [LLMRequest(messages=ctx.prompts.render(self.prompt, instruction=ex.instruction,
-                                                           history=history_text(ex), answer=ex.final_answer or "(none)"),
-                               schema=Verdict, params={"max_tokens": self.max_tokens, "temperature": 0.0}, tag=ex)
-                    for ex in todo]
-            for res in ctx.llm.map(reqs, desc="semantic check") if reqs else []:
-                ver = res.request.tag.metadata["verification"]
-                if not res.ok:
-                    ver["semantic"], ver["reason"] = False, f"judge failed: {res.error}"
-                else:
-                    ver["semantic"] = res.parsed.verdict == "yes"
-                    ver["reason"] = res.parsed.reason.strip() or ver["reason"]
-                    ver["judge_model"] = res.model
-        kept, dropped = [], []
-        for ex in checked:
-            ver = ex.metadata["verification"]
-            ver["passed"] = bool(ver["format"] and ver["execution"] and (ver["semantic"] is not False))
-            for layer in ("format", "execution", "semantic"):
-                if ver[layer] is False:
-                    ctx.fail(f"{layer}_check_failed")
-                    break
-            if ver["passed"] or not self.drop_failed:
-                kept.append(ex)
-            else:
-                dropped.append({**ex.model_dump(mode="json"), "dropped_reason": ver["reason"]})
-        ctx.summary.update({layer: sum(bool(e.metadata["verification"][layer]) for e in checked)
-                            for layer in ("format", "execution", "semantic")})
-        ctx.summary["passed"] = sum(e.metadata["verification"]["passed"] for e in checked)
-        if dropped:
-            write_jsonl(ctx.stage_dir / "dropped.jsonl", dropped)
-        return kept
+        return checked

@@ -28,6 +28,7 @@ class Train(Stage):
     """
 
     output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     base_model: str | None = None
     r: int = Field(default=16, gt=0)

@@ -9,8 +9,8 @@ from pydantic import Field, model_validator
 
 from synthrun.context import StageContext
 from synthrun.io import atomic_write_text, write_json
-from synthrun.records import Record
-from synthrun.stages.curate import RateBase, as_rated, rate_records
+from synthrun.records import Record, as_rated
+from synthrun.stages.rubric import RubricJudge
 
 BANDS = ("PASS", "NEEDS_REVIEW", "FAIL", "UNRATED")
 CRITERIA = ("clarity", "accuracy", "usefulness", "difficulty")
@@ -96,7 +96,7 @@ def render_markdown(report: dict[str, Any], title: str = "Validation report") ->
     return "\n".join(lines) + "\n"
 
 
-class Validate(RateBase):
+class Validate(RubricJudge):
     """Rate QA or CoT records with the LLM judge and report the score distribution; drop nothing.
 
     Each record comes out in its own shape with ``rating`` filled and a ``quality_band``
@@ -115,15 +115,14 @@ class Validate(RateBase):
         max_tokens: Token budget of one rating.
     """
 
-    input_type: ClassVar[type[Record]] = Record
-    output_type: ClassVar[type[Record]] = Record
+    needs_all_records: ClassVar[bool] = True
 
     pass_threshold: float = Field(default=7.0, ge=0, le=10)
     review_threshold: float = Field(default=5.0, ge=0, le=10)
     rerate: bool = False
 
     @model_validator(mode="after")
-    def _ordered(self):
+    def _ordered(self) -> Validate:
         if self.review_threshold > self.pass_threshold:
             raise ValueError(f"review_threshold ({self.review_threshold:g}) must not exceed "
                              f"pass_threshold ({self.pass_threshold:g})")
@@ -132,7 +131,7 @@ class Validate(RateBase):
     def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
         items = [as_rated(r) for r in records]
         todo = [i for i, item in enumerate(items) if self.rerate or item.rating is None]
-        for i, item in zip(todo, rate_records(self, [items[i] for i in todo], ctx), strict=True):
+        for i, item in zip(todo, self.rate([items[i] for i in todo], ctx), strict=True):
             items[i] = item
         out = []
         for item in items:
@@ -145,4 +144,4 @@ class Validate(RateBase):
         atomic_write_text(ctx.stage_dir / "report.md", render_markdown(report))
         ctx.summary["report"] = report
         ctx.log.info("validated %d records: %s", len(out), report["bands"])
-        return out
+        return self.finish(list[Record](out), [], ctx)

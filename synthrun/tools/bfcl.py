@@ -20,6 +20,7 @@ import json
 import re
 from typing import Any
 
+from synthrun.tools.parsers import complexity_for, finish_toolset, params_from_schema, returns_from_schema
 from synthrun.tools.spec import SpecError, ToolSet, ToolSpec
 
 #: BFCL type -> JSON Schema type (None: no constraint).
@@ -91,8 +92,6 @@ def is_bfcl(items: Any) -> bool:
 
 def read_bfcl(data: Any, origin: str) -> ToolSet:
     """Read BFCL function docs: a list of functions (JSON Lines already split), or question entries."""
-    from synthrun.tools.parsers import _complexity, _finish, _params_from_schema, _returns_from_schema
-
     items = data if isinstance(data, list) else [data]
     functions: list[tuple[int, Any]] = []
     seen: set[str] = set()
@@ -120,16 +119,16 @@ def read_bfcl(data: Any, origin: str) -> ToolSet:
         where = f"{line} ({name!r})"
         params_schema = to_json_schema(fn.get("parameters") or {"type": "dict"}, f"{where}: parameters")
         params_schema.setdefault("type", "object")
-        params = _params_from_schema(params_schema, f"{where}: parameters")
+        params = params_from_schema(params_schema, f"{where}: parameters")
         response = fn.get("response")
-        returns = _returns_from_schema(to_json_schema(response, f"{where}: response") if response else None)
+        returns = returns_from_schema(to_json_schema(response, f"{where}: response") if response else None)
         tools.append(ToolSpec(
             name=name, original_name=name, category=name.split(".", 1)[0] if "." in name else "general",
-            description=str(fn.get("description") or ""), parameters=params, complexity=_complexity(len(params)),
+            description=str(fn.get("description") or ""), parameters=params, complexity=complexity_for(len(params)),
             returns=returns, source_format="bfcl",
         ))
     stem = origin.rsplit("/", 1)[-1].split(".", 1)[0] if not origin.startswith("<") else ""
-    return _finish(stem or "bfcl_functions", "bfcl", tools, origin)
+    return finish_toolset(stem or "bfcl_functions", "bfcl", tools, origin)
 
 
 def parse_json_lines(text: str, origin: str) -> list[Any]:

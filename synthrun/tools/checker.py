@@ -11,12 +11,16 @@ is caught.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from synthrun.tools.executors.base import parse_ref, ref_type
 from synthrun.tools.spec import ParamSpec, ToolSpec, TypeSystem
+
+#: ``add(code, message, arg)``: record one issue of the call being checked.
+_Add = Callable[[str, str, str | None], None]
 
 ISSUE_CODES = ("unknown_tool", "args_not_object", "missing_required", "unknown_argument", "wrong_type",
                "bad_enum", "bad_reference", "invalid_value")
@@ -98,7 +102,6 @@ def check_call(tool: ToolSpec | None, args: Any, *, name: str | None = None, ste
         add("args_not_object", f"arguments must be an object, got {type(args).__name__}")
         return issues
     ts = ts or tool.type_system()
-    ref_types = ref_types or {}
     known = {p.name: p for p in tool.parameters}
     for p in tool.parameters:
         if p.required and args.get(p.name) is None:
@@ -107,38 +110,48 @@ def check_call(tool: ToolSpec | None, args: Any, *, name: str | None = None, ste
         param = known.get(key)
         if param is None:
             add("unknown_argument", f"{key!r} is not a parameter of {tool.name} (parameters: {', '.join(known) or 'none'})", key)
+        elif value is None:
             continue
-        if value is None:
-            continue
-        ref = parse_ref(value)
-        if ref is not None:
-            n, accessors = ref
-            if step is not None and not 1 <= n < step:
-                add("bad_reference", f"{key}={value!r} must refer to an earlier step (this is step {step})", key)
-            elif n in ref_types:
-                have = ref_type(ref_types[n], accessors, ts)
-                if ts.accepts(param.type, have) == 0.0:
-                    add("wrong_type", f"{key}={value!r} is a {have}, the parameter wants {param.type}", key)
-            elif step is not None:
-                add("bad_reference", f"{key}={value!r} refers to step {n}, which is not a valid call", key)
-            if resolved is not None and key in resolved and not any(i.arg == key for i in issues):
-                for code, message in _schema_errors(param, resolved[key]):
-                    add(code, f"{value} resolved to {_short(resolved[key])}: {message}", key)
-            continue
-        if strict_handles and ts.is_handle(param.type):
-            add("wrong_type", f"{key} wants a {param.type} returned by an earlier call (a $stepN reference), "
-                              f"got the literal {value!r}", key)
-            continue
-        if isinstance(value, list) and any(parse_ref(v) for v in value):
-            if resolved is not None and key in resolved:
-                value = resolved[key]
-            else:
-                value = [v for v in value if parse_ref(v) is None]
-                if not value:
-                    continue
-        for code, message in _schema_errors(param, value):
-            add(code, message, key)
+        elif parse_ref(value) is not None:
+            _check_ref(param, key, value, step, ref_types or {}, ts, resolved, issues, add)
+        else:
+            _check_literal(param, key, value, ts, strict_handles, resolved, add)
     return issues
+
+
+def _check_ref(param: ParamSpec, key: str, value: Any, step: int | None, ref_types: dict[int, str],
+               ts: TypeSystem, resolved: dict[str, Any] | None, issues: list[CheckIssue], add: _Add) -> None:
+    """A ``$stepN`` argument: it points back, its type fits, and the value it resolved to is valid."""
+    n, accessors = parse_ref(value)  # type: ignore[misc]
+    if step is not None and not 1 <= n < step:
+        add("bad_reference", f"{key}={value!r} must refer to an earlier step (this is step {step})", key)
+    elif n in ref_types:
+        have = ref_type(ref_types[n], accessors, ts)
+        if ts.accepts(param.type, have) == 0.0:
+            add("wrong_type", f"{key}={value!r} is a {have}, the parameter wants {param.type}", key)
+    elif step is not None:
+        add("bad_reference", f"{key}={value!r} refers to step {n}, which is not a valid call", key)
+    if resolved is not None and key in resolved and not any(i.arg == key for i in issues):
+        for code, message in _schema_errors(param, resolved[key]):
+            add(code, f"{value} resolved to {_short(resolved[key])}: {message}", key)
+
+
+def _check_literal(param: ParamSpec, key: str, value: Any, ts: TypeSystem, strict_handles: bool,
+                   resolved: dict[str, Any] | None, add: _Add) -> None:
+    """A literal argument: not a typed-in handle, and valid against the parameter's schema."""
+    if strict_handles and ts.is_handle(param.type):
+        add("wrong_type", f"{key} wants a {param.type} returned by an earlier call (a $stepN reference), "
+                          f"got the literal {value!r}", key)
+        return
+    if isinstance(value, list) and any(parse_ref(v) for v in value):
+        if resolved is not None and key in resolved:
+            value = resolved[key]
+        else:
+            value = [v for v in value if parse_ref(v) is None]
+            if not value:
+                return
+    for code, message in _schema_errors(param, value):
+        add(code, message, key)
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -112,7 +112,8 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed the problem
         return int(exc.code or 0)
-    from synthrun.tools.spec import SpecError, load_spec
+    from synthrun.tools.loading import load_spec
+    from synthrun.tools.spec import SpecError
 
     try:
         toolset = load_spec(args.spec, args.format)

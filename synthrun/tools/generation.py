@@ -1,4 +1,4 @@
-"""Plan and write tool-use examples with the LLM, step by step, against live executors.
+"""Plan tool-use examples and build the schemas their calls are written under (pure library).
 
 Two strategies share one loop:
 
@@ -8,6 +8,11 @@ Two strategies share one loop:
   each next tool itself from the offered ones that can run at that point.
 * **chain-first** (``tool_generate_chain``, ToolGrad): sample a valid chain from the graph, let
   the model fill each call, run it, and only then write the request the chain answers.
+
+The LLM loop that writes the plans is the generate stages' (``stages/tool_writer.py``); this module holds
+what it needs and does not talk to a model: the :class:`Plan` of one example, the :class:`Planner`
+that makes plans from the dependency graph and works out the next call of a plan, the per-call
+answer schemas, and the text checks applied to what the model writes.
 
 Every call the model writes is constrained by a JSON schema built for that moment: ``tool`` is
 an enum of the tools that can run next, handle inputs are bound to ``$stepN`` references by the
@@ -26,10 +31,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from synthrun.llm.types import LLMRequest
-from synthrun.records import Provenance, ToolExample, ToolStep, stable_id
+from synthrun.records import ToolStep
 from synthrun.tools.executors.base import ExecutionEngine, ToolCallError, Trace, parse_ref
-from synthrun.tools.graph import Binding, ToolGraph
+from synthrun.tools.graph import ToolGraph
 from synthrun.tools.spec import ParamSpec, ToolSpec, TypeSystem, type_parts
 
 FINISH = "finish"
@@ -46,11 +50,15 @@ ANSWER_PATTERN = r"[A-Z][A-Za-z0-9 _./,()'%:;=+\[\]-]+[.]"
 Thought = Annotated[str, StringConstraints(pattern=THOUGHT_PATTERN)]
 
 
-class _Request(BaseModel):
+class RequestOut(BaseModel):
+    """The user request the model writes."""
+
     request: str = Field(pattern=REQUEST_PATTERN)
 
 
-class _Answer(BaseModel):
+class AnswerOut(BaseModel):
+    """The final answer the model writes."""
+
     answer: str = Field(pattern=ANSWER_PATTERN)
 
 
@@ -72,7 +80,7 @@ def plausible(text: str, min_words: int = 4, max_words: int = 60, min_letters: f
 def _repeats(text: str, n: int = 6) -> bool:
     """True when some run of ``n`` words occurs twice (a model stuck in a loop)."""
     words = text.lower().split()
-    seen = set()
+    seen: set[tuple[str, ...]] = set()
     for i in range(len(words) - n + 1):
         gram = tuple(words[i:i + n])
         if gram in seen:
@@ -120,6 +128,7 @@ def copies_description(request: str, description: str, min_chars: int = 25) -> b
 
 
 def short_json(value: Any, limit: int = 300) -> str:
+    """``value`` as JSON, cut to ``limit`` characters."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -131,6 +140,7 @@ def tool_line(tool: ToolSpec) -> str:
 
 
 def call_line(i: int, step: ToolStep, result: Any = None, ok: bool | None = None, error: str | None = None) -> str:
+    """One numbered call (with its result or error when known) for prompts and judge views."""
     args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in step.args.items())
     line = f"{i}. {step.tool}({args})"
     if ok is True:
@@ -141,6 +151,7 @@ def call_line(i: int, step: ToolStep, result: Any = None, ok: bool | None = None
 
 
 def difficulty(n_steps: int, tools: list[ToolSpec]) -> str:
+    """``easy`` | ``medium`` | ``hard`` from the number of calls and the tools' complexity."""
     if n_steps >= 4 or (n_steps >= 2 and any(t.complexity == "complex" for t in tools)):
         return "hard"
     if n_steps >= 2 or any(t.complexity != "simple" for t in tools):
@@ -151,7 +162,7 @@ def difficulty(n_steps: int, tools: list[ToolSpec]) -> str:
 # ---------------------------------------------------------------------------- schemas
 
 
-def _field_type(param: ParamSpec, ts: TypeSystem, hints: list[Any] | None):
+def _field_type(param: ParamSpec, ts: TypeSystem, hints: list[Any] | None) -> Any:
     """The Python type (for a pydantic field) that constrains one argument."""
     base = ts.base(type_parts(param.type)[0]) if len(type_parts(param.type)) == 1 else "any"
     schema = param.json_schema or {}
@@ -194,7 +205,8 @@ def args_model(tool: ToolSpec, params: list[ParamSpec], hints: dict[str, list[An
     return create_model(name, __config__=ConfigDict(populate_by_name=True), **fields)
 
 
-def step_model(tool: ToolSpec, params: list[ParamSpec], hints: dict[str, list[Any]], with_thought: bool = True):
+def step_model(tool: ToolSpec, params: list[ParamSpec], hints: dict[str, list[Any]],
+               with_thought: bool = True) -> type[BaseModel]:
     """``{"thought", "args"}`` for one call of ``tool``."""
     safe = re.sub(r"[^A-Za-z0-9_]", "_", tool.name)
     args = args_model(tool, params, hints, f"Args_{safe}")
@@ -205,7 +217,7 @@ def step_model(tool: ToolSpec, params: list[ParamSpec], hints: dict[str, list[An
     return create_model(f"Call_{safe}", **fields)
 
 
-def choice_model(options: list[str]):
+def choice_model(options: list[str]) -> type[BaseModel]:
     """``{"thought", "tool"}`` where ``tool`` is one of ``options``."""
     return create_model(
         "NextTool", thought=(Thought, ...),
@@ -248,48 +260,38 @@ class Plan:
         return {t.name: t for t in self.offered}
 
 
-class ToolDataGenerator:
-    """Builds :class:`~synthrun.records.ToolExample` records with the LLM (see module docstring).
+@dataclass
+class CallSpec:
+    """What the model must write for the next call of a plan: tool, bound arguments, hints, free params."""
+
+    tool: ToolSpec
+    bound: dict[str, str]
+    hints: dict[str, list[Any]]
+    free: list[ParamSpec]
+
+
+class Planner:
+    """Makes :class:`Plan` objects from the dependency graph and works out each plan's next call.
 
     Args:
         tools: All tools of the spec.
-        ctx: The stage context (LLM, prompts, counters).
-        engine: Executors used live while writing calls.
+        engine: Executors used live while writing (environments, traces, hints).
         graph: Dependency graph over ``tools``.
         n_distractors: Unneeded tools offered beside the needed ones.
         max_steps: Most calls in one example.
         min_steps: Fewest calls in a multi-step or chain example.
-        temperature: Sampling temperature.
-        max_tokens: Token budget of one call.
-        answer: Write a final answer from the real results.
-        spec_name: Name of the spec (provenance).
+        optional_rate: Chance that an optional parameter is filled in.
     """
 
-    def __init__(self, tools: list[ToolSpec], ctx, engine: ExecutionEngine, graph: ToolGraph, *,
-                 n_distractors: int = 3, max_steps: int = 4, min_steps: int = 2, temperature: float = 0.7,
-                 max_tokens: int = 192, answer: bool = True, spec_name: str = "tools",
-                 optional_rate: float = 0.3, prompts: dict[str, str] | None = None, text_retries: int = 2,
-                 text_tokens: int = 64, request_from: str = "call"):
+    def __init__(self, tools: list[ToolSpec], engine: ExecutionEngine, graph: ToolGraph, *,
+                 n_distractors: int = 3, max_steps: int = 4, min_steps: int = 2, optional_rate: float = 0.3):
         self.tools = {t.name: t for t in tools}
-        self.ctx = ctx
         self.engine = engine
         self.graph = graph
         self.n_distractors = n_distractors
         self.max_steps = max_steps
         self.min_steps = min_steps
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.answer = answer
-        self.spec_name = spec_name
         self.optional_rate = optional_rate
-        self.text_retries = text_retries
-        self.text_tokens = text_tokens
-        # "call": guided query-first plans get their request after the calls ran, written from the
-        # calls and real results (what would a user ask that this answers?); "model": request first.
-        self.request_from = request_from
-        self.prompts = {"instruction": "tool_instruction", "step": "tool_step", "choose": "tool_choose",
-                        "request": "tool_chain_request", "answer": "tool_answer",
-                        "request_call": "tool_request_from_call", **(prompts or {})}
         self.types = TypeSystem({k: v for t in tools for k, v in t.types.items()})
 
     # ------------------------------------------------------------------ planning
@@ -387,150 +389,22 @@ class ToolDataGenerator:
         return self._new_plan(idx, "chain_first", "chain", "guided", check.chain[-1], check.chain, rng,
                               len(check.chain))
 
-    # ------------------------------------------------------------------ LLM loop
 
-    def _params(self, plan: Plan, step_no: int, max_tokens: int | None = None) -> dict[str, Any]:
-        return {"max_tokens": max_tokens or self.max_tokens, "temperature": self.temperature,
-                "seed": (self.ctx.seed * 1000003 + plan.idx * 7919 + step_no * 31) % (2**31)}
+    # ------------------------------------------------------------------ the next call of a plan
 
-    @staticmethod
-    def _outcome(plan: Plan, i: int) -> tuple[Any, bool | None, str | None]:
-        o = plan.trace.outcomes[i] if i < len(plan.trace.outcomes) else None
-        return (o.result, o.ok, o.error) if o else (None, None, None)
-
-    def _history(self, plan: Plan) -> str:
-        lines = []
-        for i, (s, o) in enumerate(zip(plan.steps, plan.trace.outcomes, strict=False), 1):
-            lines.append(call_line(i, s, o.result, o.ok, o.error))
-        return "\n".join(lines) or "(none yet)"
-
-    def _map(self, requests: list[LLMRequest], desc: str):
-        if not requests:
-            return []
-        return self.ctx.llm.map(requests, desc=desc)
-
-    def _fail(self, plan: Plan, reason: str) -> None:
-        plan.failed = reason
-        plan.done = True
-        self.ctx.fail(reason)
-
-    def _ask_text(self, plans: list[Plan], build, schema, field_name: str, accept, desc: str, salt: int,
-                  max_tokens: int) -> dict[int, str]:
-        """Ask each plan for one sentence-like field; re-ask (new seed) when ``accept`` rejects it.
-
-        Returns plan.idx -> text for the plans that got an acceptable answer; the last reason of
-        the others is returned under ``-1 - idx``.
-        """
-        got: dict[int, str] = {}
-        todo = list(plans)
-        reason: dict[int, str] = {}
-        for attempt in range(self.text_retries + 1):
-            if not todo:
-                break
-            reqs = []
-            for plan in todo:
-                params = self._params(plan, salt, max_tokens)
-                params["seed"] = (params["seed"] + 7777 * attempt) % (2**31)
-                reqs.append(LLMRequest(messages=build(plan), schema=schema, params=params, tag=plan))
-            retry = []
-            for res in self._map(reqs, desc):
-                plan = res.request.tag
-                if not res.ok:
-                    reason[plan.idx] = str(res.error)
-                    retry.append(plan)
-                    continue
-                text = clip(clean_text(getattr(res.parsed, field_name)), 600)
-                why = accept(plan, text)
-                if why:
-                    reason[plan.idx] = why
-                    retry.append(plan)
-                else:
-                    got[plan.idx] = text
-                    plan.model = plan.model or res.model
-            todo = retry
-        for plan in todo:
-            got[-1 - plan.idx] = reason.get(plan.idx, "failed")
-        return got
-
-    def _request_ok(self, plan: Plan, text: str) -> str | None:
-        if not plausible(text):
-            return "implausible"
-        low = " ".join(text.lower().split())
-        for name in {*(s.tool for s in plan.steps), *plan.chain}:
-            if copies_description(low, self.tools[name].description):
-                return "copied_tool_description"
-        return None
-
-    def _answer_ok(self, plan: Plan, text: str) -> str | None:
-        return None if plausible(text, min_words=3, max_words=90, min_letters=0.4) else "implausible"
-
-    def _store(self, plans: list[Plan], got: dict[int, str], attr: str, what: str, fatal: bool) -> None:
-        for plan in plans:
-            if plan.idx in got:
-                setattr(plan, attr, got[plan.idx])
-            elif fatal:
-                self._fail(plan, f"{what}_{got.get(-1 - plan.idx, 'failed')}")
-            else:
-                self.ctx.fail(f"{what}_{got.get(-1 - plan.idx, 'failed')}")
-
-    def write_instructions(self, plans: list[Plan]) -> None:
-        def build(plan: Plan):
-            needed = [self.tools[n] for n in dict.fromkeys(plan.chain)]
-            return self.ctx.prompts.render(
-                self.prompts["instruction"], target=plan.target, tools_doc="\n".join(tool_line(t) for t in needed),
-                environment=plan.env_text, n_steps=len(plan.chain), mode=plan.mode,
-                target_doc=tool_line(self.tools[plan.target]) if plan.target else "")
-
-        got = self._ask_text(plans, build, _Request, "request", self._request_ok, "write requests", 0,
-                             self.text_tokens)
-        self._store(plans, got, "instruction", "instruction", fatal=True)
-
-    def _valid_options(self, plan: Plan) -> list[str]:
+    def valid_options(self, plan: Plan) -> list[str]:
         """Offered tools that can run now (their handle inputs have a fitting earlier result)."""
         used = {s.tool for s in plan.steps}
-        options = []
-        for tool in plan.offered:
-            if tool.name in used:
-                continue
-            ok = True
-            for p in tool.parameters:
-                if p.required and self.types.is_handle(p.type) and not self._handle_choices(plan, p):
-                    ok = False
-                    break
-            if ok:
-                options.append(tool.name)
-        return options
+        return [tool.name for tool in plan.offered if tool.name not in used and all(
+            self.handle_choices(plan, p) for p in tool.parameters if p.required and self.types.is_handle(p.type))]
 
-    def _handle_choices(self, plan: Plan, param: ParamSpec) -> list[str]:
+    def handle_choices(self, plan: Plan, param: ParamSpec) -> list[str]:
+        """``$stepN`` references to earlier successful results that fit ``param``."""
         return [f"$step{i}" for i, o in enumerate(plan.trace.outcomes, 1)
                 if o.ok and self.types.accepts(param.type, o.result_type) > 0]
 
-    def choose_tools(self, plans: list[Plan]) -> None:
-        reqs = []
-        for plan in plans:
-            options = self._valid_options(plan)
-            if len(plan.steps) >= plan.min_steps:
-                options.append(FINISH)
-            if not options or options == [FINISH]:
-                plan.done = True
-                continue
-            messages = self.ctx.prompts.render(
-                self.prompts["choose"], instruction=plan.instruction, environment=plan.env_text,
-                tools_doc="\n".join(tool_line(t) for t in plan.offered), history=self._history(plan),
-                options=", ".join(options), step=len(plan.steps) + 1)
-            reqs.append(LLMRequest(messages=messages, schema=choice_model(options),
-                                   params=self._params(plan, 100 + len(plan.steps)), tag=plan))
-        for res in self._map(reqs, "choose tools"):
-            plan = res.request.tag
-            if not res.ok:
-                self._fail(plan, f"choose_{res.error}")
-            elif res.parsed.tool == FINISH:
-                plan.done = True
-            else:
-                plan.pending_tool = res.parsed.tool
-                plan.pending_thought = clip(res.parsed.thought.strip(), 300)
-
-    def _want(self, plan: Plan, step_idx: int) -> dict[str, Any] | None:
+    def want(self, plan: Plan, step_idx: int) -> dict[str, Any] | None:
+        """What the planned next call needs from this step's result (a hint for the executor)."""
         nxt = step_idx + 1
         if plan.selection != "guided" or nxt >= len(plan.chain):
             return None
@@ -542,140 +416,67 @@ class ToolDataGenerator:
                 return {"tool": tool.name, "param": pname, "type": p.type if p else "any"}
         return None
 
-    def write_calls(self, plans: list[Plan]) -> None:
-        reqs = []
-        for plan in plans:
-            i = len(plan.steps)
-            if plan.selection == "guided":
-                name = plan.chain[i]
-                bound = dict(plan.handle_refs[i])
-                list_src = plan.list_sources[i]
-                wanted_opt = plan.optional[i]
-            else:
-                name = plan.pending_tool
-                bound, list_src, wanted_opt = {}, {}, set()
-            tool = plan.tools[name]
-            if plan.selection == "free":
-                for p in tool.parameters:
-                    if self.types.is_handle(p.type) and p.required:
-                        choices = self._handle_choices(plan, p)
-                        if len(choices) == 1:
-                            bound[p.name] = choices[0]
-            hints = plan.trace.hints(tool, bound, self._want(plan, i))
-            if plan.selection == "free":
-                for p in tool.parameters:
-                    if self.types.is_handle(p.type) and p.name not in bound:
-                        hints[p.name] = self._handle_choices(plan, p)
-            for pname, ref in list_src.items():
-                try:
-                    values = plan.trace.resolve(ref, i + 1)
-                except ToolCallError:
-                    values = None
-                if isinstance(values, list) and values:
-                    known = hints.get(pname)
-                    hints[pname] = [v for v in values if not known or v in known] or values
-            free = [p for p in tool.parameters if p.name not in bound
-                    and (p.required or p.name in wanted_opt or (plan.selection == "free" and p.name in hints
-                                                                and self.types.is_handle(p.type)))]
-            if any(p.required and p.name in hints and not hints[p.name] for p in free):
-                self._fail(plan, "no_valid_arguments")
-                continue
-            with_thought = plan.selection == "guided"
-            schema = step_model(tool, free, hints, with_thought=with_thought)
-            messages = self.ctx.prompts.render(
-                self.prompts["step"], instruction=plan.instruction, environment=plan.env_text, tool_doc=tool_line(tool),
-                history=self._history(plan), bound=", ".join(f"{k}={v}" for k, v in bound.items()),
-                step=i + 1, n_steps=len(plan.chain) if plan.selection == "guided" else plan.max_steps,
-                strategy=plan.strategy, with_thought=with_thought)
-            reqs.append(LLMRequest(messages=messages, schema=schema, params=self._params(plan, i + 1),
-                                   tag=(plan, tool, bound)))
-        for res in self._map(reqs, "write calls"):
-            plan, tool, bound = res.request.tag
-            if not res.ok:
-                self._fail(plan, f"call_{res.error}")
-                continue
-            written = res.parsed.args.model_dump(by_alias=True)
-            args = {p.name: (bound[p.name] if p.name in bound else written[p.name])
-                    for p in tool.parameters if p.name in bound or p.name in written}
-            thought = clip(res.parsed.thought.strip(), 300) if hasattr(res.parsed, "thought") else plan.pending_thought
-            step = ToolStep(step=len(plan.steps) + 1, thought=thought, tool=tool.name, args=args)
-            plan.steps.append(step)
-            plan.pending_tool = None
-            outcome = plan.trace.run(tool.name, args)
-            if not outcome.ok:
-                plan.done = True  # later calls would build on a failed one; curation decides
-            elif len(plan.steps) >= plan.max_steps:
-                plan.done = True
+    def next_call(self, plan: Plan) -> CallSpec | None:
+        """The tool, bound arguments, value hints and free parameters of the plan's next call.
 
-    def _request_after_calls(self, plan: Plan) -> bool:
-        return plan.strategy == "query_first" and plan.selection == "guided" and self.request_from == "call"
+        None when a required argument has hints but none is valid (the plan cannot go on).
+        """
+        i = len(plan.steps)
+        guided = plan.selection == "guided"
+        if guided:
+            tool = plan.tools[plan.chain[i]]
+            bound, list_src, wanted_opt = dict(plan.handle_refs[i]), plan.list_sources[i], plan.optional[i]
+        else:
+            tool = plan.tools[str(plan.pending_tool)]
+            bound, list_src, wanted_opt = self._bind_free(plan, tool), {}, set()
+        hints = plan.trace.hints(tool, bound, self.want(plan, i))
+        if not guided:
+            for p in tool.parameters:
+                if self.types.is_handle(p.type) and p.name not in bound:
+                    hints[p.name] = self.handle_choices(plan, p)
+        self._list_hints(plan, i, list_src, hints)
+        free = [p for p in tool.parameters if p.name not in bound
+                and (p.required or p.name in wanted_opt or (not guided and p.name in hints
+                                                            and self.types.is_handle(p.type)))]
+        if any(p.required and p.name in hints and not hints[p.name] for p in free):
+            return None
+        return CallSpec(tool=tool, bound=bound, hints=hints, free=free)
 
-    def write_requests(self, plans: list[Plan]) -> None:
-        def build(plan: Plan):
-            name = self.prompts["request_call"] if plan.strategy == "query_first" else self.prompts["request"]
-            last = len(plan.steps)
-            return self.ctx.prompts.render(
-                name, environment=plan.env_text, history=self._history(plan), n_steps=last,
-                tools_doc="\n".join(tool_line(plan.tools[s.tool]) for s in plan.steps),
-                last_call=call_line(last, plan.steps[-1], *self._outcome(plan, last - 1)) if last else "")
+    def _bind_free(self, plan: Plan, tool: ToolSpec) -> dict[str, str]:
+        """Free selection: a required handle with exactly one fitting earlier result is bound to it."""
+        bound: dict[str, str] = {}
+        for p in tool.parameters:
+            if self.types.is_handle(p.type) and p.required:
+                choices = self.handle_choices(plan, p)
+                if len(choices) == 1:
+                    bound[p.name] = choices[0]
+        return bound
 
-        got = self._ask_text(plans, build, _Request, "request", self._request_ok, "write requests", 500,
-                             self.text_tokens)
-        self._store(plans, got, "instruction", "instruction", fatal=True)
+    @staticmethod
+    def _list_hints(plan: Plan, i: int, list_src: dict[str, str], hints: dict[str, list[Any]]) -> None:
+        """Arguments fed from an earlier list result: hint the list's items (those the executor knows)."""
+        for pname, ref in list_src.items():
+            try:
+                values = plan.trace.resolve(ref, i + 1)
+            except ToolCallError:
+                values = None
+            if isinstance(values, list) and values:
+                known = hints.get(pname)
+                hints[pname] = [v for v in values if not known or v in known] or values
 
-    def write_answers(self, plans: list[Plan]) -> None:
-        def build(plan: Plan):
-            return self.ctx.prompts.render(self.prompts["answer"], instruction=plan.instruction,
-                                           history=self._history(plan))
+    # ------------------------------------------------------------------ checks of written text
 
-        got = self._ask_text(plans, build, _Answer, "answer", self._answer_ok, "write answers", 900,
-                             self.text_tokens + 32)
-        self._store(plans, got, "final_answer", "answer", fatal=False)
+    def request_problem(self, plan: Plan, text: str) -> str | None:
+        """Why a written request is unusable (degenerate, or a copy of a tool description), or None."""
+        if not plausible(text):
+            return "implausible"
+        low = " ".join(text.lower().split())
+        for name in {*(s.tool for s in plan.steps), *plan.chain}:
+            if copies_description(low, self.tools[name].description):
+                return "copied_tool_description"
+        return None
 
-    def run(self, plans: list[Plan]) -> list[ToolExample]:
-        """Write all plans (batched across plans at every phase) and return the finished examples."""
-        try:
-            self.write_instructions([p for p in plans if p.strategy == "query_first"
-                                     and not self._request_after_calls(p)])
-            for _ in range(self.max_steps):
-                active = [p for p in plans if not p.done]
-                free = [p for p in active if p.selection == "free"]
-                self.choose_tools(free)
-                ready = [p for p in active if not p.done and (p.selection == "guided" or p.pending_tool)]
-                if not ready:
-                    break
-                self.write_calls(ready)
-            for p in plans:
-                if not p.failed and not p.steps:
-                    self._fail(p, "no_steps")
-            self.write_requests([p for p in plans if not p.failed and (
-                p.strategy == "chain_first" or self._request_after_calls(p))])
-            if self.answer:
-                self.write_answers([p for p in plans if not p.failed])
-        finally:
-            for p in plans:
-                p.trace.close()
-        return [self.to_example(p) for p in plans if not p.failed]
-
-    def to_example(self, plan: Plan) -> ToolExample:
-        used = [self.tools[s.tool] for s in plan.steps]
-        needed = set(s.tool for s in plan.steps)
-        meta = {
-            "mode": plan.mode, "strategy": plan.strategy, "selection": plan.selection,
-            "difficulty": difficulty(len(plan.steps), used), "target_tool": plan.target,
-            "planned_chain": plan.chain, "n_steps": len(plan.steps),
-            "distractors": [t.name for t in plan.offered if t.name not in needed],
-            "environment": plan.env, "spec": self.spec_name,
-            "live_ok": all(o.ok for o in plan.trace.outcomes),
-        }
-        return ToolExample(
-            id=stable_id(self.ctx.run_id, self.ctx.name, plan.idx, plan.strategy, plan.target, prefix="tool-"),
-            instruction=plan.instruction, tools=[t.model_dump(mode="json") for t in plan.offered],
-            reasoning_path=plan.steps, final_answer=plan.final_answer, metadata=meta,
-            provenance=Provenance(source=self.spec_name, model=plan.model or self.ctx.model_name,
-                                  prompt=self.prompts["step"], run_id=self.ctx.run_id, stage=self.ctx.name),
-        )
-
-
-def binding_refs(bindings: list[Binding]) -> dict[str, str]:
-    return {b.param: b.ref for b in bindings}
+    @staticmethod
+    def answer_problem(plan: Plan, text: str) -> str | None:
+        """Why a written final answer is unusable, or None."""
+        return None if plausible(text, min_words=3, max_words=90, min_letters=0.4) else "implausible"

@@ -71,11 +71,6 @@ class ChainCheck:
     bindings: list[list[Binding]] = field(default_factory=list)
     confidence: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"chain": self.chain, "valid": self.valid, "problems": self.problems, "confidence": self.confidence,
-                "bindings": [[{"param": b.param, "ref": b.ref, "confidence": b.confidence} for b in step]
-                             for step in self.bindings]}
-
 
 class ToolGraph:
     """Dependency graph over a set of tools (a ``networkx.DiGraph`` in :attr:`graph`).

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from synthrun.errors import StageError
 from synthrun.records import Provenance, ToolExample, ToolStep, stable_id
-from synthrun.stage import StageError
-from synthrun.tools.spec import SpecError, ToolSpec, parse_spec
+from synthrun.tools.loading import parse_spec
+from synthrun.tools.spec import SpecError, ToolSpec
 
 
 def is_tool_row(row: Any) -> bool:

@@ -35,7 +35,7 @@ from synthrun.tools.spec import (
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
-def _complexity(n_params: int) -> str:
+def complexity_for(n_params: int) -> str:
     return "simple" if n_params <= 2 else "medium" if n_params <= 5 else "complex"
 
 
@@ -46,7 +46,7 @@ def _fmt_loc(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _finish(name: str, fmt: str, tools: list[ToolSpec], origin: str, types: dict[str, TypeDef] | None = None) -> ToolSet:
+def finish_toolset(name: str, fmt: str, tools: list[ToolSpec], origin: str, types: dict[str, TypeDef] | None = None) -> ToolSet:
     if not tools:
         raise SpecError(f"{origin}: the spec has no tools")
     taken: set[str] = set()
@@ -107,10 +107,7 @@ def _check_type(type_str: str, ts: TypeSystem, where: str) -> None:
                         f"'_handle', or declare it under the spec's 'types')")
 
 
-def read_synthrun(data: Any, origin: str) -> ToolSet:
-    """Read the project's own JSON format."""
-    if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
-        raise SpecError(f"{origin}: a synthrun spec is an object with a 'tools' list")
+def _read_types(data: dict[str, Any], origin: str) -> TypeSystem:
     raw_types = data.get("types") or {}
     if not isinstance(raw_types, dict):
         raise SpecError(f"{origin}: 'types' must be an object of type name -> definition")
@@ -125,64 +122,78 @@ def read_synthrun(data: Any, origin: str) -> ToolSet:
     for tname, tdef in types.items():
         for ref in [*tdef.is_a, *(type_parts(tdef.items) if tdef.items else []), *tdef.properties.values()]:
             _check_type(ref, ts, f"{origin}: types.{tname}")
-    tools: list[ToolSpec] = []
+    return ts
+
+
+def _read_param(rp: _RawParam, ts: TypeSystem, pwhere: str) -> ParamSpec:
+    _check_type(rp.type, ts, f"{pwhere}.type")
+    if rp.items:
+        _check_type(rp.items, ts, f"{pwhere}.items")
+    if rp.enum is not None and not rp.enum:
+        raise SpecError(f"{pwhere}.enum: must list at least one value")
+    schema = dict(rp.schema_) if rp.schema_ else ts.schema_for(rp.type, rp.items)
+    if rp.description:
+        schema.setdefault("description", rp.description)
+    if rp.enum:
+        schema["enum"] = rp.enum
+    if rp.default is not None:
+        schema.setdefault("default", rp.default)
+    return ParamSpec(name=rp.name, type=rp.type, required=rp.required, default=rp.default,
+                     description=rp.description, enum=rp.enum, json_schema=schema,
+                     **({"items": rp.items} if rp.items else {}))
+
+
+def _read_tool(raw: Any, i: int, data: dict[str, Any], ts: TypeSystem, origin: str, seen: set[str]) -> ToolSpec:
+    label = raw.get("name") if isinstance(raw, dict) else None
+    where = f"{origin}: tool {label!r} (#{i})" if label else f"{origin}: tools[{i}]"
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: each tool must be an object")
+    try:
+        rt = _RawTool.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise SpecError(f"{where}: {_fmt_loc(err['loc'])}: {err['msg']}") from None
+    if rt.name in seen:
+        raise SpecError(f"{where}: name: duplicate tool name {rt.name!r}")
+    seen.add(rt.name)
+    if rt.complexity not in ("simple", "medium", "complex"):
+        raise SpecError(f"{where}: complexity: {rt.complexity!r} is not one of simple, medium, complex")
+    params: list[ParamSpec] = []
+    pnames: set[str] = set()
+    for j, rp in enumerate(rt.parameters):
+        pwhere = f"{where}: parameters[{j}] ({rp.name!r})"
+        if rp.name in pnames:
+            raise SpecError(f"{pwhere}: duplicate parameter name")
+        pnames.add(rp.name)
+        params.append(_read_param(rp, ts, pwhere))
+    _check_type(rt.returns.type, ts, f"{where}: returns.type")
+    mentioned = [p.type for p in params] + [p.items for p in rt.parameters if p.items] + [rt.returns.type]
+    extra = {k: v for k, v in (rt.model_extra or {}).items()}
+    return ToolSpec(
+        name=rt.name, original_name=rt.name, tool_id=rt.tool_id or "", category=rt.category,
+        description=rt.description, parameters=params,
+        returns=ReturnSpec(type=rt.returns.type, description=rt.returns.description,
+                           json_schema=rt.returns.schema_ or ts.schema_for(rt.returns.type)),
+        examples=rt.examples, complexity=rt.complexity,  # type: ignore[arg-type]
+        executor=rt.executor or data.get("executor"), source_format="synthrun",
+        types=ts.closure(mentioned), **extra,
+    )
+
+
+def read_synthrun(data: Any, origin: str) -> ToolSet:
+    """Read the project's own JSON format."""
+    if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
+        raise SpecError(f"{origin}: a synthrun spec is an object with a 'tools' list")
+    ts = _read_types(data, origin)
     seen: set[str] = set()
-    for i, raw in enumerate(data["tools"]):
-        label = raw.get("name") if isinstance(raw, dict) else None
-        where = f"{origin}: tool {label!r} (#{i})" if label else f"{origin}: tools[{i}]"
-        if not isinstance(raw, dict):
-            raise SpecError(f"{where}: each tool must be an object")
-        try:
-            rt = _RawTool.model_validate(raw)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise SpecError(f"{where}: {_fmt_loc(err['loc'])}: {err['msg']}") from None
-        if rt.name in seen:
-            raise SpecError(f"{where}: name: duplicate tool name {rt.name!r}")
-        seen.add(rt.name)
-        if rt.complexity not in ("simple", "medium", "complex"):
-            raise SpecError(f"{where}: complexity: {rt.complexity!r} is not one of simple, medium, complex")
-        params: list[ParamSpec] = []
-        pnames: set[str] = set()
-        for j, rp in enumerate(rt.parameters):
-            pwhere = f"{where}: parameters[{j}] ({rp.name!r})"
-            if rp.name in pnames:
-                raise SpecError(f"{pwhere}: duplicate parameter name")
-            pnames.add(rp.name)
-            _check_type(rp.type, ts, f"{pwhere}.type")
-            if rp.items:
-                _check_type(rp.items, ts, f"{pwhere}.items")
-            if rp.enum is not None and not rp.enum:
-                raise SpecError(f"{pwhere}.enum: must list at least one value")
-            schema = dict(rp.schema_) if rp.schema_ else ts.schema_for(rp.type, rp.items)
-            if rp.description:
-                schema.setdefault("description", rp.description)
-            if rp.enum:
-                schema["enum"] = rp.enum
-            if rp.default is not None:
-                schema.setdefault("default", rp.default)
-            params.append(ParamSpec(name=rp.name, type=rp.type, required=rp.required, default=rp.default,
-                                    description=rp.description, enum=rp.enum, json_schema=schema,
-                                    **({"items": rp.items} if rp.items else {})))
-        _check_type(rt.returns.type, ts, f"{where}: returns.type")
-        mentioned = [p.type for p in params] + [p.items for p in rt.parameters if p.items] + [rt.returns.type]
-        extra = {k: v for k, v in (rt.model_extra or {}).items()}
-        tools.append(ToolSpec(
-            name=rt.name, original_name=rt.name, tool_id=rt.tool_id or "", category=rt.category,
-            description=rt.description, parameters=params,
-            returns=ReturnSpec(type=rt.returns.type, description=rt.returns.description,
-                               json_schema=rt.returns.schema_ or ts.schema_for(rt.returns.type)),
-            examples=rt.examples, complexity=rt.complexity,  # type: ignore[arg-type]
-            executor=rt.executor or data.get("executor"), source_format="synthrun",
-            types=ts.closure(mentioned), **extra,
-        ))
-    return _finish(data.get("name") or "tools", "synthrun", tools, origin, types)
+    tools = [_read_tool(raw, i, data, ts, origin, seen) for i, raw in enumerate(data["tools"])]
+    return finish_toolset(data.get("name") or "tools", "synthrun", tools, origin, ts.types)
 
 
 # ---------------------------------------------------------------------------- JSON Schema based formats
 
 
-def _params_from_schema(schema: Any, where: str, location: str | None = None) -> list[ParamSpec]:
+def params_from_schema(schema: Any, where: str, location: str | None = None) -> list[ParamSpec]:
     """Parameters from an object JSON Schema (OpenAI ``parameters``, MCP ``inputSchema``)."""
     if schema is None:
         return []
@@ -211,7 +222,7 @@ def _params_from_schema(schema: Any, where: str, location: str | None = None) ->
     return params
 
 
-def _returns_from_schema(schema: Any, description: str = "") -> ReturnSpec:
+def returns_from_schema(schema: Any, description: str = "") -> ReturnSpec:
     if not isinstance(schema, dict):
         return ReturnSpec(type="any", description=description)
     return ReturnSpec(type=type_from_schema(schema), description=description or str(schema.get("description") or ""),
@@ -236,14 +247,14 @@ def read_openai(data: Any, origin: str) -> ToolSet:
         if not isinstance(name, str) or not name.strip():
             raise SpecError(f"{origin}: tools[{i}].function.name: missing or empty")
         where = f"{origin}: tool {name!r} (#{i})"
-        params = _params_from_schema(fn.get("parameters"), f"{where}: function.parameters")
+        params = params_from_schema(fn.get("parameters"), f"{where}: function.parameters")
         tools.append(ToolSpec(
             name=name, original_name=name, category=str(fn.get("category") or "general"),
-            description=str(fn.get("description") or ""), parameters=params, complexity=_complexity(len(params)),
-            returns=_returns_from_schema(fn.get("returns")), source_format="openai",
+            description=str(fn.get("description") or ""), parameters=params, complexity=complexity_for(len(params)),
+            returns=returns_from_schema(fn.get("returns")), source_format="openai",
         ))
     name = data.get("name") if isinstance(data, dict) else None
-    return _finish(name or "openai_tools", "openai", tools, origin)
+    return finish_toolset(name or "openai_tools", "openai", tools, origin)
 
 
 def read_mcp(data: Any, origin: str) -> ToolSet:
@@ -264,16 +275,16 @@ def read_mcp(data: Any, origin: str) -> ToolSet:
         schema = item.get("inputSchema", item.get("input_schema"))
         if schema is None:
             raise SpecError(f"{where}: inputSchema: missing (MCP tools declare their arguments there)")
-        params = _params_from_schema(schema, f"{where}: inputSchema")
+        params = params_from_schema(schema, f"{where}: inputSchema")
         annotations = item.get("annotations") or {}
         tools.append(ToolSpec(
             name=name, original_name=name, category=str(item.get("category") or "general"),
             description=str(item.get("description") or annotations.get("title") or ""), parameters=params,
-            complexity=_complexity(len(params)), returns=_returns_from_schema(item.get("outputSchema")),
+            complexity=complexity_for(len(params)), returns=returns_from_schema(item.get("outputSchema")),
             source_format="mcp",
         ))
     name = data.get("name") if isinstance(data, dict) else None
-    return _finish(name or "mcp_tools", "mcp", tools, origin)
+    return finish_toolset(name or "mcp_tools", "mcp", tools, origin)
 
 
 # ---------------------------------------------------------------------------- OpenAPI 3
@@ -376,10 +387,12 @@ def read_openapi(data: Any, origin: str) -> ToolSet:
             except _RefError as exc:
                 raise SpecError(f"{where}: {exc}") from None
     info = data.get("info") or {}
-    return _finish(info.get("title") or "openapi", "openapi", tools, origin)
+    return finish_toolset(info.get("title") or "openapi", "openapi", tools, origin)
 
 
-def _openapi_operation(doc, path, method, item, op, label, where, secret, server) -> ToolSpec:
+def _openapi_params(doc: Any, item: dict[str, Any], op: dict[str, Any], where: str,
+                    secret: set[tuple[str, str]]) -> list[ParamSpec]:
+    """Path-item and operation parameters merged (the operation wins), credentials and cookies left out."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for source, plist in (("path item", item.get("parameters") or []), ("operation", op.get("parameters") or [])):
         if not isinstance(plist, list):
@@ -408,47 +421,64 @@ def _openapi_operation(doc, path, method, item, op, label, where, secret, server
             default=schema.get("default"), description=str(p.get("description") or schema.get("description") or ""),
             enum=schema.get("enum") if isinstance(schema.get("enum"), list) else None, json_schema=schema, location=loc,
         ))
+    return params
+
+
+def _openapi_body(doc: Any, op: dict[str, Any], where: str, params: list[ParamSpec]) -> None:
+    """Append the JSON request body's fields (or one ``body`` parameter) to ``params``."""
     body = op.get("requestBody")
-    if body is not None:
-        try:
-            body = resolve_refs(doc, body)
-        except _RefError as exc:
-            raise SpecError(f"{where}: requestBody: {exc}") from None
-        media = _json_content(body.get("content")) if isinstance(body, dict) else None
-        bschema = (media or {}).get("schema") if isinstance(media, dict) else None
-        if isinstance(bschema, dict) and (bschema.get("type") == "object" or "properties" in bschema):
-            taken = {p.name for p in params}
-            for bp in _params_from_schema({**bschema, "type": "object"}, f"{where}: requestBody.schema", "body"):
-                if bp.name in taken:
-                    bp.name = f"body_{bp.name}"
-                params.append(bp)
-        elif isinstance(bschema, dict):
-            params.append(ParamSpec(name="body", type=type_from_schema(bschema), required=bool(body.get("required")),
-                                    description=str(body.get("description") or "request body"),
-                                    json_schema=bschema, location="body"))
-    returns = ReturnSpec()
+    if body is None:
+        return
+    try:
+        body = resolve_refs(doc, body)
+    except _RefError as exc:
+        raise SpecError(f"{where}: requestBody: {exc}") from None
+    media = _json_content(body.get("content")) if isinstance(body, dict) else None
+    bschema = (media or {}).get("schema") if isinstance(media, dict) else None
+    if isinstance(bschema, dict) and (bschema.get("type") == "object" or "properties" in bschema):
+        taken = {p.name for p in params}
+        for bp in params_from_schema({**bschema, "type": "object"}, f"{where}: requestBody.schema", "body"):
+            if bp.name in taken:
+                bp.name = f"body_{bp.name}"
+            params.append(bp)
+    elif isinstance(bschema, dict):
+        params.append(ParamSpec(name="body", type=type_from_schema(bschema), required=bool(body.get("required")),
+                                description=str(body.get("description") or "request body"),
+                                json_schema=bschema, location="body"))
+
+
+def _openapi_returns(doc: Any, op: dict[str, Any], where: str) -> ReturnSpec:
+    """The return value of the first success (or default) response with a JSON body."""
     responses = op.get("responses") or {}
-    if isinstance(responses, dict):
-        for code in ("200", "201", "202", "2XX", "2xx", "default"):
-            if code in responses or int_key(responses, code):
-                resp = responses.get(code, responses.get(int_key(responses, code)))
-                try:
-                    resp = resolve_refs(doc, resp)
-                except _RefError as exc:
-                    raise SpecError(f"{where}: responses.{code}: {exc}") from None
-                media = _json_content(resp.get("content")) if isinstance(resp, dict) else None
-                rschema = (media or {}).get("schema") if isinstance(media, dict) else None
-                returns = _returns_from_schema(rschema, str((resp or {}).get("description") or ""))
-                break
+    if not isinstance(responses, dict):
+        return ReturnSpec()
+    for code in ("200", "201", "202", "2XX", "2xx", "default"):
+        if code in responses or int_key(responses, code):
+            resp = responses.get(code, responses.get(int_key(responses, code)))
+            try:
+                resp = resolve_refs(doc, resp)
+            except _RefError as exc:
+                raise SpecError(f"{where}: responses.{code}: {exc}") from None
+            media = _json_content(resp.get("content")) if isinstance(resp, dict) else None
+            rschema = (media or {}).get("schema") if isinstance(media, dict) else None
+            return returns_from_schema(rschema, str((resp or {}).get("description") or ""))
+    return ReturnSpec()
+
+
+def _openapi_operation(doc: Any, path: str, method: str, item: dict[str, Any], op: dict[str, Any], label: str,
+                       where: str, secret: set[tuple[str, str]], server: str | None) -> ToolSpec:
+    params = _openapi_params(doc, item, op, where, secret)
+    _openapi_body(doc, op, where, params)
+    returns = _openapi_returns(doc, op, where)
     tags = op.get("tags") or []
     description = " ".join(s for s in (op.get("summary"), op.get("description")) if isinstance(s, str) and s).strip()
     return ToolSpec(
         name=label, original_name=label, category=str(tags[0]) if tags else "api", description=description,
-        parameters=params, returns=returns, complexity=_complexity(len(params)),  # type: ignore[arg-type]
+        parameters=params, returns=returns, complexity=complexity_for(len(params)),  # type: ignore[arg-type]
         source_format="openapi", http={"method": method.upper(), "path": path, "server": server},
     )
 
 
-def int_key(mapping: dict, code: str):
+def int_key(mapping: dict[Any, Any], code: str) -> int | None:
     """YAML reads ``200:`` as an int key; return that key when present."""
     return int(code) if code.isdigit() and int(code) in mapping else None

@@ -22,3 +22,14 @@ def test_own_text_and_short_text_are_not_near_duplicates():
     assert index.check(PAGE[:150], "docs/cache.rst") is None  # overlap with itself is chunk overlap
     assert index.check("chunk cache", "manual.pdf") is None  # too short to judge by 5-grams
     assert DuplicateIndex(threshold=0.95).check(PAGE, "x") is None  # nothing kept yet
+
+
+def test_ingest_normalises_text_exactly_as_the_dedup_stage_does():
+    # ingest keeps its own copy (a library must not import a stage); both must stay the same key
+    from synthrun.ingest.duplicates import normalize
+    from synthrun.stages.dedup import normalize as stage_normalize
+
+    samples = ["Hello, World!", "  HDF5 -- chunked\tstorage\n(v1.14)  ", "Ünïcode: straße…", "a_b c-d", ""]
+    for text in samples:
+        assert normalize(text) == stage_normalize(text)
+    assert normalize("Hello, World!") == "hello world"

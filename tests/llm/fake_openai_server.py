@@ -104,6 +104,46 @@ def _sentence(rng: random.Random, name: str, lo: int = 0, hi: int | None = None)
     return text[:hi] if hi is not None else text
 
 
+def _array_for(schema: dict[str, Any], rng: random.Random, root: dict[str, Any], name: str) -> list[Any]:
+    lo = int(schema.get("minItems", 0))
+    hi = int(schema.get("maxItems", max(lo, 3)))
+    n = min(hi, max(lo, 2))
+    prefix = schema.get("prefixItems") or []
+    items = schema.get("items") if isinstance(schema.get("items"), dict) else {"type": "string"}
+    out = [instance_for(p, rng, root, name) for p in prefix[:n]]
+    out += [instance_for(items, rng, root, name) for _ in range(n - len(out))]
+    return out
+
+
+def _number_for(schema: dict[str, Any], kind: str, rng: random.Random) -> int | float:
+    lo = schema.get("minimum", schema.get("exclusiveMinimum", None))
+    hi = schema.get("maximum", schema.get("exclusiveMaximum", None))
+    if "exclusiveMinimum" in schema and "minimum" not in schema:
+        lo = lo + (1 if kind == "integer" else 1e-6)
+    if "exclusiveMaximum" in schema and "maximum" not in schema:
+        hi = hi - (1 if kind == "integer" else 1e-6)
+    lo = 0 if lo is None else lo
+    hi = lo + 10 if hi is None else hi
+    if kind == "integer":
+        import math
+
+        return rng.randint(math.ceil(lo), math.floor(hi))
+    return round(rng.uniform(lo, hi), 3)
+
+
+def _string_for(schema: dict[str, Any], rng: random.Random, name: str) -> str:
+    fmt = schema.get("format")
+    if fmt == "date-time":
+        return f"2024-01-{rng.randint(10, 28)}T12:00:00Z"
+    if fmt == "date":
+        return f"2024-01-{rng.randint(10, 28)}"
+    if fmt == "email":
+        return f"user{rng.randint(1, 999)}@example.com"
+    if fmt in ("uri", "url"):
+        return f"https://example.com/{rng.choice(_WORDS)}"
+    return _sentence(rng, name, int(schema.get("minLength", 0)), schema.get("maxLength"))
+
+
 def instance_for(schema: dict[str, Any], rng: random.Random, root: dict[str, Any] | None = None,
                  name: str = "") -> Any:
     """A value that validates against JSON ``schema``, chosen with ``rng``."""
@@ -129,42 +169,14 @@ def instance_for(schema: dict[str, Any], rng: random.Random, root: dict[str, Any
                     for i in range(2)}
         return {k: instance_for(v, rng, root, k) for k, v in props.items()}
     if kind == "array":
-        lo = int(schema.get("minItems", 0))
-        hi = int(schema.get("maxItems", max(lo, 3)))
-        n = min(hi, max(lo, 2))
-        prefix = schema.get("prefixItems") or []
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {"type": "string"}
-        out = [instance_for(p, rng, root, name) for p in prefix[:n]]
-        out += [instance_for(items, rng, root, name) for _ in range(n - len(out))]
-        return out
+        return _array_for(schema, rng, root, name)
     if kind in ("integer", "number"):
-        lo = schema.get("minimum", schema.get("exclusiveMinimum", None))
-        hi = schema.get("maximum", schema.get("exclusiveMaximum", None))
-        if "exclusiveMinimum" in schema and "minimum" not in schema:
-            lo = lo + (1 if kind == "integer" else 1e-6)
-        if "exclusiveMaximum" in schema and "maximum" not in schema:
-            hi = hi - (1 if kind == "integer" else 1e-6)
-        lo = 0 if lo is None else lo
-        hi = lo + 10 if hi is None else hi
-        if kind == "integer":
-            import math
-
-            return rng.randint(math.ceil(lo), math.floor(hi))
-        return round(rng.uniform(lo, hi), 3)
+        return _number_for(schema, kind, rng)
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "null":
         return None
-    fmt = schema.get("format")
-    if fmt == "date-time":
-        return f"2024-01-{rng.randint(10, 28)}T12:00:00Z"
-    if fmt == "date":
-        return f"2024-01-{rng.randint(10, 28)}"
-    if fmt == "email":
-        return f"user{rng.randint(1, 999)}@example.com"
-    if fmt in ("uri", "url"):
-        return f"https://example.com/{rng.choice(_WORDS)}"
-    return _sentence(rng, name, int(schema.get("minLength", 0)), schema.get("maxLength"))
+    return _string_for(schema, rng, name)
 
 
 def _passage(request: dict[str, Any]) -> str:

@@ -125,3 +125,18 @@ def test_reasons_and_labels():
                       "reasoning_path": [{"step": 1, "ok": True}, {"step": 2, "ok": False, "error": "KeyError"}]}
                      ) == "step 2: KeyError"
     assert [label_value(v) for v in (True, 0, "good", "FAIL", "maybe", 2)] == [1, 0, 1, 0, None, None]
+
+
+def test_dropped_rows_count_with_the_record_they_wrap(tmp_path):
+    from synthrun.report.run import _score_stage
+
+    stage = tmp_path / "05_curate"
+    stage.mkdir()
+    kept = {"id": "a", "label": 1, "rating": {"total": 8.0}}
+    dropped = {"id": "b", "stage": "curate", "reason": "below_threshold", "detail": "rating 2 < 5",
+               "record": {"id": "b", "label": 0, "rating": {"total": 2.0}}}
+    (stage / "data.jsonl").write_text(json.dumps(kept) + "\n")
+    (stage / "dropped.jsonl").write_text(json.dumps(dropped) + "\n")
+    counts, labelled = _score_stage(stage, ["rating.total"])
+    assert counts["rating.total"] == Counter({8.0: 1, 2.0: 1})
+    assert labelled == Counter({(1, 8.0): 1, (0, 2.0): 1})

@@ -9,7 +9,7 @@ from synthrun.io import write_json, write_jsonl
 from synthrun.report.kinds import selection_map, tool_execution, tool_graph
 from synthrun.report.page import run_charts
 from synthrun.tools.graph import ToolGraph
-from synthrun.tools.spec import load_spec
+from synthrun.tools.loading import load_spec
 
 
 def test_tool_execution_counts_calls_per_tool(tmp_path):

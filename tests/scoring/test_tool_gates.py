@@ -14,7 +14,7 @@ from synthrun.scoring.tool_gates import (
 )
 from synthrun.stages.tool_execute import ExecuteTools
 from synthrun.tools.labelled import row_to_example
-from synthrun.tools.stagekit import example_tools
+from synthrun.tools.replay import example_tools
 from tests.tools.examples import GOOD, example
 from tests.tools.fake_llm import make_ctx
 

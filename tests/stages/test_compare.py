@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from synthrun.context import StageContext
+from synthrun.formats import split_reasoning
 from synthrun.io import read_jsonl, write_jsonl
 from synthrun.records import CoTExample, Provenance, QAPair, Rating
 from synthrun.stage import StageError
-from synthrun.stages.compare import Compare, near_duplicate_rate, split_reasoning, to_example
+from synthrun.stages.compare import Compare, near_duplicate_rate, to_example
 from synthrun.stages.export import Export
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.io import read_jsonl, write_jsonl
 from synthrun.records import CoTExample, Provenance, QAPair, Rating
 from synthrun.stages.cot_enhance import EnhanceCoT
+from tests.fixtures import make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
 
@@ -40,13 +39,6 @@ def server():
         yield srv
 
 
-def make_ctx(tmp_path: Path, server, **provider) -> StageContext:
-    stage_dir = tmp_path / "run" / "02_enhance"
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name="enhance", run_id="run1", run_dir=tmp_path / "run", stage_dir=stage_dir,
-                        provider=provider_for(server.base_url, **provider), show_progress=False)
-
-
 def pair(i: int, question: str, answer: str) -> QAPair:
     return QAPair(id=f"qa{i}", question=question, answer=answer, question_type="analytical",
                   rating=Rating(clarity=3, accuracy=3, usefulness=2, difficulty=2, total=10),
@@ -56,7 +48,7 @@ def pair(i: int, question: str, answer: str) -> QAPair:
 
 
 def test_adds_reasoning_and_copies_the_answer(tmp_path, server):
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "enhance", provider=provider_for(server.base_url))
     out = EnhanceCoT().run([pair(1, "Why chunk?", "Because compression needs chunks."),
                             pair(2, "What are chunks?", "Blocks.")], ctx)
     assert [type(e) for e in out] == [CoTExample, CoTExample]
@@ -68,7 +60,7 @@ def test_adds_reasoning_and_copies_the_answer(tmp_path, server):
     assert first.original_answer == "older answer" and first.rating is None
     assert first.provenance.chunk_id == "c1" and first.provenance.model == "gen-model"
     assert first.provenance.cot_model == "openai/fake-model"
-    assert ctx.summary == {"enhanced": 2, "failed": 0, "steps_histogram": {"2": 2}}
+    assert ctx.summary == {"enhanced": 2, "failed": 0, "steps_histogram": {"2": 2}, "kept": 2, "dropped": 0}
 
     request = server.requests[0]
     assert schema_name(request) == "ReasoningOut2to5"
@@ -77,10 +69,12 @@ def test_adds_reasoning_and_copies_the_answer(tmp_path, server):
 
 
 def test_unusable_reasoning_drops_the_pair(tmp_path, server):
-    ctx = make_ctx(tmp_path, server, json_retries=0)
+    ctx = make_ctx(tmp_path, "enhance", provider=provider_for(server.base_url, json_retries=0))
     out = EnhanceCoT(show_source=False).run([pair(1, "unanswerable?", "x"), pair(2, "Why?", "y")], ctx)
     assert [e.id for e in out] == ["qa2"]
-    assert ctx.failures == {"enhance_schema_mismatch": 1} and ctx.summary["failed"] == 1
+    assert ctx.failures == {"llm_schema_mismatch": 1} and ctx.summary["failed"] == 1
+    [dropped] = read_jsonl(ctx.stage_dir / "dropped.jsonl")
+    assert (dropped["id"], dropped["stage"], dropped["reason"]) == ("qa1", "enhance", "llm_schema_mismatch")
     assert all("Chunks are blocks." not in user_text(r) for r in server.requests)
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.records import Chunk, CoTExample, Provenance
-from synthrun.stages.cot_generate import GenerateCoT, reasoning_schema
+from synthrun.stages.cot_generate import GenerateCoT
+from synthrun.stages.reasoning import reasoning_schema
 from tests.conftest import HDF5_PASSAGES
+from tests.fixtures import make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
 
@@ -36,13 +36,6 @@ def server():
         yield srv
 
 
-def make_ctx(tmp_path: Path, server, **provider) -> StageContext:
-    stage_dir = tmp_path / "run" / "02_generate"
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name="generate", run_id="run1", run_dir=tmp_path / "run", stage_dir=stage_dir,
-                        provider=provider_for(server.base_url, **provider), show_progress=False)
-
-
 def chunk(i: int, text: str, kind: str = "text") -> Chunk:
     return Chunk(id=f"c{i}", text=text, source=f"docs/{i}.rst", kind=kind, title=f"T{i}",
                  provenance=Provenance(chunk_id=f"c{i}"))
@@ -53,7 +46,7 @@ THREE = "Groups hold datasets. Datasets hold arrays. Arrays have a dtype."
 
 
 def test_generates_question_steps_answer_with_provenance(tmp_path, server):
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "generate", provider=provider_for(server.base_url))
     examples = GenerateCoT().run([chunk(0, TWO), chunk(1, THREE)], ctx)
     assert [type(e) for e in examples] == [CoTExample, CoTExample]
     a, b = examples
@@ -62,7 +55,7 @@ def test_generates_question_steps_answer_with_provenance(tmp_path, server):
     assert a.question == "Question 1 about: Chunks are blocks. Compression?"
     assert (a.provenance.chunk_id, a.provenance.source_text, a.provenance.prompt) == ("c0", TWO, "cot_generate")
     assert a.provenance.model == "openai/fake-model" and a.id != b.id
-    assert ctx.summary == {"requested_examples": 2, "steps_histogram": {"2": 1, "3": 1}}
+    assert ctx.summary == {"requested_examples": 2, "steps_histogram": {"2": 1, "3": 1}, "kept": 2, "dropped": 0}
     schema = server.requests[0]["response_format"]["json_schema"]["schema"]
     assert (schema["properties"]["reasoning"]["minItems"], schema["properties"]["reasoning"]["maxItems"]) == (2, 5)
     assert "2 to 5 reasoning steps" in server.requests[0]["messages"][0]["content"]
@@ -71,25 +64,25 @@ def test_generates_question_steps_answer_with_provenance(tmp_path, server):
 def test_step_range_is_enforced(tmp_path, server):
     one = "Only one sentence here."
     six = " ".join(f"Fact number {i} holds." for i in range(6))
-    ctx = make_ctx(tmp_path, server, json_retries=1)
+    ctx = make_ctx(tmp_path, "generate", provider=provider_for(server.base_url, json_retries=1))
     examples = GenerateCoT().run([chunk(0, one), chunk(1, six), chunk(2, TWO)], ctx)
     assert [e.provenance.chunk_id for e in examples] == ["c2"]
     assert ctx.stats.failures == {"schema_mismatch": 2}
     assert len(server.requests) == 5  # the two bad answers were asked again once each
-    narrow = GenerateCoT(min_steps=3, max_steps=3).run([chunk(1, THREE), chunk(2, TWO)], make_ctx(tmp_path, server))
+    narrow = GenerateCoT(min_steps=3, max_steps=3).run([chunk(1, THREE), chunk(2, TWO)], make_ctx(tmp_path, "generate", provider=provider_for(server.base_url)))
     assert [len(e.reasoning) for e in narrow] == [3]
 
 
 def test_counts_code_prompt_and_max_chunks(tmp_path, server):
     chunks = [chunk(i, f"{title} is described here. {text}") for i, (title, text) in enumerate(HDF5_PASSAGES)]
     chunks.append(chunk(9, "import h5py. f = h5py.File('x.h5').", kind="code"))
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "generate", provider=provider_for(server.base_url))
     examples = GenerateCoT(target_examples=5, max_chunks=3).run(chunks, ctx)
     assert [e.provenance.chunk_id for e in examples] == ["c0", "c0", "c1", "c1", "c2"]
     assert [e.question.split(" about")[0] for e in examples[:2]] == ["Question 1", "Question 2"]
     prompts = [user_text(r) for r in server.requests]
     assert sum("This is question 2 of 2" in p for p in prompts) == 2
-    code = GenerateCoT(n_examples=1).run([chunks[-1]], make_ctx(tmp_path, server))
+    code = GenerateCoT(n_examples=1).run([chunks[-1]], make_ctx(tmp_path, "generate", provider=provider_for(server.base_url)))
     assert code and "Code from docs/9.rst" in user_text(server.requests[-1])
     assert "source code" in server.requests[-1]["messages"][0]["content"]
 
@@ -114,10 +107,7 @@ def local_provider(**overrides) -> dict:
 @pytest.mark.slow
 def test_embedded_model_writes_cot_examples(tmp_path):
     """The real embedded model, decoding constrained to the schema: 2-5 non-empty steps and an answer."""
-    stage_dir = tmp_path / "gen"
-    stage_dir.mkdir()
-    ctx = StageContext(name="generate", run_id="r", run_dir=tmp_path, stage_dir=stage_dir,
-                       provider=local_provider(), show_progress=False)
+    ctx = make_ctx(tmp_path, "generate", provider=local_provider())
     title, text = HDF5_PASSAGES[2]
     examples = GenerateCoT(max_tokens=200).run([chunk(0, text)], ctx)
     assert ctx.stats.calls == 1 and ctx.stats.completion_tokens > 0

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.io import read_jsonl
-from synthrun.records import CoTExample, Provenance, QAPair, Record
+from synthrun.records import CoTExample, Provenance, QAPair, Record, as_rated
 from synthrun.stage import StageError
-from synthrun.stages.curate import Curate, as_rated
+from synthrun.stages.curate import Curate
+from tests.fixtures import FakeLLM, from_server_responder, make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
 # question -> (clarity, accuracy, usefulness, difficulty)
@@ -44,13 +43,6 @@ def server():
         yield srv
 
 
-def make_ctx(tmp_path: Path, server, **provider) -> StageContext:
-    stage_dir = tmp_path / "run" / "03_curate"
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name="curate", run_id="run1", run_dir=tmp_path / "run", stage_dir=stage_dir,
-                        provider=provider_for(server.base_url, **provider), show_progress=False)
-
-
 def as_runner_gives(*records) -> list[Record]:
     """Curate's input type is Record: the runner hands it plain records with extra fields."""
     return [Record.model_validate(r.model_dump()) for r in records]
@@ -66,7 +58,7 @@ def cot() -> CoTExample:
 
 
 def test_rates_qa_and_cot_and_keeps_their_shape(tmp_path, server):
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "curate", provider=provider_for(server.base_url))
     kept = Curate(threshold=6).run(as_runner_gives(qa("Q-high", enrichment={"changed": True}), cot(),
                                                    qa("Q-mid"), qa("Q-low")), ctx)
     assert [r.id for r in kept] == ["Q-high", "Q-cot", "Q-mid"]
@@ -79,10 +71,11 @@ def test_rates_qa_and_cot_and_keeps_their_shape(tmp_path, server):
     assert high.rating.reasoning == "judged Q-high" and high.rating.judge_model == "openai/fake-model"
     assert high.rating.topic_relevant is None
 
-    rejected = read_jsonl(ctx.stage_dir / "rejected.jsonl")
-    assert [(r["id"], r["rejected_reason"], r["rating"]["total"]) for r in rejected] == [("Q-low", "rating 2 < 6", 2)]
+    dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
+    assert [(r["id"], r["stage"], r["reason"], r["detail"], r["record"]["rating"]["total"]) for r in dropped] == [
+        ("Q-low", "curate", "below_threshold", "rating 2 < 6", 2)]
     assert ctx.failures == {"below_threshold": 1}
-    assert ctx.summary == {"threshold": 6, "kept": 3, "rejected": 1}
+    assert ctx.summary == {"threshold": 6, "kept": 3, "dropped": 1}
 
     texts = {re.search(r"Question: (\S+)", user_text(r)).group(1): user_text(r) for r in server.requests}
     assert "Reasoning steps:\n1. first step\n2. second step" in texts["Q-cot"]
@@ -91,12 +84,12 @@ def test_rates_qa_and_cot_and_keeps_their_shape(tmp_path, server):
 
 
 def test_topic_relevance_drops_off_topic(tmp_path, server):
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "curate", provider=provider_for(server.base_url))
     kept = Curate(threshold=0, topic="HDF5", show_source=False).run(as_runner_gives(qa("Q-high"), qa("Q-offtopic")),
                                                                     ctx)
     assert [(r.id, r.rating.topic_relevant) for r in kept] == [("Q-high", True)]
-    rejected = read_jsonl(ctx.stage_dir / "rejected.jsonl")
-    assert [(r["id"], r["rejected_reason"]) for r in rejected] == [("Q-offtopic", "off topic")]
+    dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
+    assert [(r["id"], r["reason"]) for r in dropped] == [("Q-offtopic", "off_topic")]
     assert ctx.failures == {"off_topic": 1}
     assert all('about the topic "HDF5"' in user_text(r) and "the source passage" not in user_text(r)
                for r in server.requests)
@@ -104,7 +97,7 @@ def test_topic_relevance_drops_off_topic(tmp_path, server):
 
 
 def test_a_record_naming_the_topic_is_on_topic_whatever_the_judge_says(tmp_path, server):
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "curate", provider=provider_for(server.base_url))
     named = qa("Q-offtopic").model_copy(update={"id": "named", "answer": "It is stored in an hdf5 file."})
     near_miss = qa("Q-offtopic").model_copy(update={"id": "near", "answer": "See the HDF50 archive."})
     kept = Curate(threshold=0, topic="HDF5").run(as_runner_gives(named, near_miss), ctx)
@@ -112,13 +105,27 @@ def test_a_record_naming_the_topic_is_on_topic_whatever_the_judge_says(tmp_path,
     assert ctx.failures == {"off_topic": 1} and len(server.requests) == 2  # both still rated
 
 
-def test_failed_rating_is_rejected_as_not_rated(tmp_path, server):
+def test_failed_rating_is_dropped_as_llm_error(tmp_path, server):
     server.fail_next("400")
-    ctx = make_ctx(tmp_path, server, max_retries=0, concurrency=1)
-    kept = Curate(threshold=0, keep_rejected=False).run(as_runner_gives(qa("Q-high"), qa("Q-mid")), ctx)
+    ctx = make_ctx(tmp_path, "curate", provider=provider_for(server.base_url, max_retries=0, concurrency=1))
+    kept = Curate(threshold=0).run(as_runner_gives(qa("Q-high"), qa("Q-mid")), ctx)
     assert [r.id for r in kept] == ["Q-mid"]
-    assert ctx.failures == {"rating_http_4xx": 1}
+    assert ctx.failures == {"llm_http_4xx": 1}
+    dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
+    assert [(r["id"], r["reason"], r["record"]["rating"]) for r in dropped] == [("Q-high", "llm_http_4xx", None)]
     assert not (ctx.stage_dir / "rejected.jsonl").exists()
+
+
+def test_in_memory_judge_rates_without_a_server(tmp_path):
+    llm = FakeLLM(from_server_responder(judge))
+    llm.fail_next("timeout")
+    ctx = make_ctx(tmp_path, "curate", llm=llm)
+    kept = Curate(threshold=5).run(as_runner_gives(qa("Q-mid"), qa("Q-high"), qa("Q-low"), cot()), ctx)
+    assert [(r.id, r.rating.total) for r in kept] == [("Q-high", 10), ("Q-cot", 8)]
+    assert ctx.failures == {"llm_timeout": 1, "below_threshold": 1} and ctx.stats.calls == 4
+    assert [r.schema.__name__ for r in llm.requests] == ["JudgeOut"] * 4
+    assert all(r.params == {"max_tokens": 200, "temperature": 0.0} for r in llm.requests)
+    assert kept[0].rating.judge_model == "fake/model"
 
 
 def test_record_without_question_is_a_clear_error(tmp_path, server):

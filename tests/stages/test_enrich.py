@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.io import read_jsonl
 from synthrun.records import Provenance, QAPair, Rating
 from synthrun.stages.enrich import Enrich, diff_stats, novel_words
 from tests.conftest import write_chunk_db
+from tests.fixtures import make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
 SOURCE = ("Chunked storage splits a dataset into regular blocks called chunks that are stored separately "
@@ -50,13 +49,6 @@ def server():
         yield srv
 
 
-def make_ctx(tmp_path: Path, server, **provider) -> StageContext:
-    stage_dir = tmp_path / "run" / "03_enrich"
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name="enrich", run_id="run1", run_dir=tmp_path / "run", stage_dir=stage_dir,
-                        provider=provider_for(server.base_url, **provider), show_progress=False)
-
-
 def pair(i: int, answer: str, rating: Rating | None = None) -> QAPair:
     return QAPair(id=f"qa{i}", question="Why does HDF5 use chunked storage?", answer=answer,
                   question_type="explanatory", rating=rating,
@@ -67,7 +59,7 @@ def test_rewrites_answers_and_records_what_changed(tmp_path, server):
     old = ("Chunked storage splits a dataset into regular blocks called chunks. "
            "Chunking is required for compression. It is also required for resizable datasets.")
     rated = Rating(clarity=2, accuracy=2, usefulness=1, difficulty=1, total=6)
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "enrich", provider=provider_for(server.base_url))
     [out] = Enrich().run([pair(1, old, rated)], ctx)
 
     assert out.answer == ("In short: Chunked storage splits a dataset into regular blocks called chunks.\n\n"
@@ -81,7 +73,7 @@ def test_rewrites_answers_and_records_what_changed(tmp_path, server):
     assert e["words_added"] == 4 and e["words_removed"] == 0  # "In", "short:", "-", "-"
     assert e["chars_before"] == len(old) and e["chars_after"] == len(out.answer)
     assert 0.5 < e["similarity"] < 1 and e["model"] == "openai/fake-model"
-    assert ctx.summary == {"changed": 1, "unchanged": 0, "rejected": 0}
+    assert ctx.summary == {"changed": 1, "unchanged": 0, "rejected": 0, "kept": 1, "dropped": 0}
 
     [request] = server.requests
     assert schema_name(request) == "EnrichOut"
@@ -91,7 +83,7 @@ def test_rewrites_answers_and_records_what_changed(tmp_path, server):
 
 def test_keep_original_false_and_no_source(tmp_path, server):
     old = "Chunks are blocks. They allow compression."
-    [out] = Enrich(keep_original=False, show_source=False).run([pair(1, old)], make_ctx(tmp_path, server))
+    [out] = Enrich(keep_original=False, show_source=False).run([pair(1, old)], make_ctx(tmp_path, "enrich", provider=provider_for(server.base_url)))
     assert out.answer == "In short: Chunks are blocks.\n\n- They allow compression."
     assert out.original_answer is None and out.enrichment["changed"] is True
     assert SOURCE not in user_text(server.requests[0])
@@ -99,7 +91,7 @@ def test_keep_original_false_and_no_source(tmp_path, server):
 
 def test_unchanged_answer_is_marked_unchanged(tmp_path, server):
     old = "Already clear: chunks are blocks stored separately."
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "enrich", provider=provider_for(server.base_url))
     [out] = Enrich().run([pair(1, old)], ctx)
     assert out.answer == old and out.original_answer is None
     assert out.enrichment["changed"] is False and out.enrichment["similarity"] == 1.0
@@ -108,19 +100,19 @@ def test_unchanged_answer_is_marked_unchanged(tmp_path, server):
 
 def test_rewrite_that_adds_facts_is_rejected_and_answer_kept(tmp_path, server):
     old = "INVENT: chunks are blocks."
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "enrich", provider=provider_for(server.base_url))
     [out] = Enrich().run([pair(1, old)], ctx)
     assert out.answer == old and out.original_answer is None
     assert out.enrichment["changed"] is False and out.enrichment["rejected"] == "added_facts"
     assert ctx.failures == {"enrich_added_facts": 1} and ctx.summary["rejected"] == 1
     # with the guard off the same rewrite goes through
-    [free] = Enrich(max_novel_ratio=None).run([pair(1, old)], make_ctx(tmp_path, server))
+    [free] = Enrich(max_novel_ratio=None).run([pair(1, old)], make_ctx(tmp_path, "enrich", provider=provider_for(server.base_url)))
     assert free.answer.startswith("Microsoft") and free.original_answer == old
 
 
 def test_failed_request_keeps_the_pair_with_the_reason(tmp_path, server):
     server.fail_next("400")
-    ctx = make_ctx(tmp_path, server, max_retries=0)
+    ctx = make_ctx(tmp_path, "enrich", provider=provider_for(server.base_url, max_retries=0))
     good = "Chunks are blocks. They allow compression."
     out = Enrich().run([pair(1, "Chunks are stored separately. They can be compressed."), pair(2, good)], ctx)
     assert len(out) == 2

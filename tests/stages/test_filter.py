@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.io import read_jsonl
 from synthrun.records import CoTExample, Provenance, QAPair, Record
 from synthrun.stages.filter import Filter, source_windows
+from tests.fixtures import make_ctx
 
 SOURCE = ("Chunk cache\n\nEach open dataset keeps recently used chunks in a cache, 1 MiB by default. When the "
           "chunks a program touches do not fit, the same chunk is read and decompressed again and again. The cache "
           "size can be raised with the rdcc_nbytes argument of File.")
-
-
-def make_ctx(tmp_path: Path) -> StageContext:
-    stage_dir = tmp_path / "run" / "02_filter"
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name="filter", run_id="r", run_dir=tmp_path / "run", stage_dir=stage_dir,
-                        cache_path=tmp_path / "cache" / "llm.sqlite", show_progress=False)
 
 
 def rec(pid: str, question: str, answer: str) -> Record:
@@ -41,7 +32,7 @@ PAIRS = [
 
 
 def test_filter_drops_each_bad_pair_with_its_reason(tmp_path):
-    ctx = make_ctx(tmp_path)
+    ctx = make_ctx(tmp_path, "filter", cache_path=tmp_path / "cache" / "llm.sqlite")
     kept = Filter().run(PAIRS, ctx)
     assert [r.id for r in kept] == ["good", "paraphrase"]
     assert all(0 < r.gate_support <= 1 for r in kept)
@@ -56,12 +47,12 @@ def test_filter_drops_each_bad_pair_with_its_reason(tmp_path):
 
 
 def test_without_embeddings_the_paraphrase_is_dropped(tmp_path):
-    kept = Filter(use_embeddings=False).run(PAIRS[:2], make_ctx(tmp_path))
+    kept = Filter(use_embeddings=False).run(PAIRS[:2], make_ctx(tmp_path, "filter", cache_path=tmp_path / "cache" / "llm.sqlite"))
     assert [r.id for r in kept] == ["good"]
 
 
 def test_mark_mode_keeps_everything_and_names_the_failure(tmp_path):
-    ctx = make_ctx(tmp_path)
+    ctx = make_ctx(tmp_path, "filter", cache_path=tmp_path / "cache" / "llm.sqlite")
     out = Filter(mode="mark", gates=["interrogative", "vague"]).run(PAIRS, ctx)
     assert len(out) == len(PAIRS)
     marks = {r.id: getattr(r, "gate_failed", None) for r in out}
@@ -74,7 +65,7 @@ def test_cot_records_are_filtered_on_question_and_answer(tmp_path):
     cot = Record.model_validate(CoTExample(id="c", question="How large is the chunk cache by default?",
                                            reasoning=["The passage gives the size."], answer="1 MiB",
                                            provenance=Provenance(source_text=SOURCE)).model_dump())
-    out = Filter().run([cot], make_ctx(tmp_path))
+    out = Filter().run([cot], make_ctx(tmp_path, "filter", cache_path=tmp_path / "cache" / "llm.sqlite"))
     assert [r.id for r in out] == ["c"] and out[0].reasoning == ["The passage gives the size."]
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.io import read_jsonl
 from synthrun.records import Provenance, QAPair, Record
 from synthrun.scoring.gates import overlap
 from synthrun.stages.judge import Check, Judge, combine
+from tests.fixtures import FakeLLM, make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
 PASSAGE = "The chunk cache of an open dataset is 1 MiB by default; rdcc_nbytes raises it."
@@ -32,13 +31,6 @@ def yes_no_content(body: dict) -> str:
     return "Yes"
 
 
-def make_ctx(tmp_path: Path, server, **provider) -> StageContext:
-    stage_dir = tmp_path / "run" / "03_judge"
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name="judge", run_id="run1", run_dir=tmp_path / "run", stage_dir=stage_dir,
-                        provider=provider_for(server.base_url, **provider), show_progress=False)
-
-
 def pair(pid: str, question: str, answer: str, **extra) -> Record:
     return Record.model_validate(QAPair(id=pid, question=question, answer=answer,
                                         provenance=Provenance(source_text=PASSAGE), **extra).model_dump())
@@ -50,7 +42,7 @@ BAD = pair("bad", "How large is the chunk cache by default?", "Jupiter is the la
 
 def test_logprob_path_scores_from_the_distribution_and_names_the_method(tmp_path):
     with FakeOpenAIServer(responder=yes_no_content, logprob_responder=sharp_judge) as server:
-        out = Judge(threshold=None).run([GOOD, BAD], make_ctx(tmp_path, server))
+        out = Judge(threshold=None).run([GOOD, BAD], make_ctx(tmp_path, "judge", provider=provider_for(server.base_url)))
         bodies = list(server.requests)
     assert all(b["logprobs"] is True and b["top_logprobs"] == 20 and b["max_tokens"] == 1 for b in bodies)
     assert len(bodies) == 4  # two checks per pair, one token each
@@ -67,14 +59,14 @@ def test_logprob_path_scores_from_the_distribution_and_names_the_method(tmp_path
 
 def test_provider_without_logprobs_falls_back_to_the_sampled_token(tmp_path):
     with FakeOpenAIServer(responder=lambda body: "No", logprobs=False) as server:
-        out = Judge(threshold=None).run([GOOD], make_ctx(tmp_path, server))
+        out = Judge(threshold=None).run([GOOD], make_ctx(tmp_path, "judge", provider=provider_for(server.base_url)))
     assert out[0].rating.method == "sampled"
     assert out[0].rating.total == 0.0 and out[0].rating.scores == {"supported": 0.0, "answerable": 0.0}
 
 
 def test_threshold_drops_below_it_into_dropped_jsonl(tmp_path):
     with FakeOpenAIServer(responder=yes_no_content, logprob_responder=sharp_judge) as server:
-        ctx = make_ctx(tmp_path, server)
+        ctx = make_ctx(tmp_path, "judge", provider=provider_for(server.base_url))
         out = Judge(threshold=6).run([GOOD, BAD], ctx)
     assert [r.id for r in out] == ["good"]
     dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
@@ -86,7 +78,7 @@ def test_threshold_drops_below_it_into_dropped_jsonl(tmp_path):
 def test_gate_failed_records_are_rated_zero_without_a_call(tmp_path):
     failed = pair("f", "What is this?", "A cache.", gate_failed="vague_question")
     with FakeOpenAIServer(responder=yes_no_content, logprob_responder=sharp_judge) as server:
-        out = Judge(threshold=None).run([failed, GOOD], make_ctx(tmp_path, server))
+        out = Judge(threshold=None).run([failed, GOOD], make_ctx(tmp_path, "judge", provider=provider_for(server.base_url)))
         assert len(server.requests) == 2  # only GOOD's two checks
     assert out[0].rating.total == 0 and out[0].rating.method == "gate"
     assert "vague_question" in out[0].rating.reasoning
@@ -106,6 +98,19 @@ def test_score_check_reads_expected_digit(tmp_path):
 
     with FakeOpenAIServer(responder=lambda body: "4", logprob_responder=digits) as server:
         judge = Judge(threshold=None, checks=[Check(name="quality", prompt="judge_quality", kind="score")])
-        out = judge.run([GOOD], make_ctx(tmp_path, server))
+        out = judge.run([GOOD], make_ctx(tmp_path, "judge", provider=provider_for(server.base_url)))
     assert out[0].rating.scores == {"quality": pytest.approx(0.5)}  # expected 3 on 1-5
     assert out[0].rating.total == pytest.approx(5.0)
+
+
+def test_failed_checks_count_as_llm_errors_and_an_unread_pair_is_dropped(tmp_path):
+    llm = FakeLLM(lambda request: "Yes")  # in memory: no logprobs, so the sampled token is read
+    llm.fail_next("timeout", "timeout")  # both checks of the first pair
+    ctx = make_ctx(tmp_path, "judge", llm=llm)
+    out = Judge(threshold=None).run([GOOD, BAD], ctx)
+    assert [(r.id, r.rating.method, r.rating.total) for r in out] == [("bad", "sampled", 10.0)]
+    assert ctx.failures == {"llm_timeout": 2, "not_rated": 1}
+    assert [(d["id"], d["reason"]) for d in read_jsonl(ctx.stage_dir / "dropped.jsonl")] == [("good", "not_rated")]
+    assert all(r.params == {"max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": 20}
+               for r in llm.requests)
+    assert ctx.summary["methods"] == {"none": 1, "sampled": 1} and ctx.summary["kept"] == 1

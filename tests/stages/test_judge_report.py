@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.records import Record
 from synthrun.stage import StageError
 from synthrun.stages.judge_report import JudgeReport
 from synthrun.stages.load_records import LoadRecords
-
-
-def make_ctx(tmp_path: Path, name: str = "report", index: int = 4) -> StageContext:
-    stage_dir = tmp_path / "run" / f"{index:02d}_{name}"
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name=name, run_id="r", run_dir=tmp_path / "run", stage_dir=stage_dir, show_progress=False)
+from tests.fixtures import make_ctx
 
 
 def rated(pid: str, label, total, kind: str, method: str = "logprob") -> Record:
@@ -34,7 +27,7 @@ def test_report_metrics_and_files(tmp_path):
         "llm_calls": 10, "tokens_in": 500, "tokens_out": 10, "wall_time_s": 2.5}}))
     records = [rated("g1", 1, 9, "good"), rated("g2", 1, 6, "good"), rated("g3", "1", 4, "good"),
                rated("b1", 0, 5, "echo"), rated("b2", False, None, "vague")]
-    ctx = make_ctx(tmp_path)
+    ctx = make_ctx(tmp_path, "report", folder="04_report")
     out = JudgeReport(threshold=5).run(records, ctx)
     assert out == records
     ev = json.loads((ctx.stage_dir / "report.json").read_text())
@@ -50,13 +43,13 @@ def test_report_metrics_and_files(tmp_path):
 
 def test_one_class_only_is_one_line_error(tmp_path):
     with pytest.raises(StageError, match=r"all 2 labelled rows have label 1; ROC-AUC needs"):
-        JudgeReport().run([rated("a", 1, 5, "good"), rated("b", 1, 7, "good")], make_ctx(tmp_path))
+        JudgeReport().run([rated("a", 1, 5, "good"), rated("b", 1, 7, "good")], make_ctx(tmp_path, "report", folder="04_report"))
 
 
 def test_record_without_label_is_named(tmp_path):
     rec = Record.model_validate({"id": "row-7", "question": "q?", "answer": "a."})
     with pytest.raises(StageError, match="record row-7 .* has no 'label'"):
-        JudgeReport().run([rec], make_ctx(tmp_path))
+        JudgeReport().run([rec], make_ctx(tmp_path, "report", folder="04_report"))
 
 
 def test_loading_a_row_without_label_names_file_and_line(tmp_path):
@@ -64,5 +57,5 @@ def test_loading_a_row_without_label_names_file_and_line(tmp_path):
     path.write_text('{"id": "a", "question": "q?", "answer": "a.", "label": 1}\n'
                     '{"id": "b", "question": "q?", "answer": "a."}\n')
     with pytest.raises(StageError) as err:
-        LoadRecords(path=str(path), required=["label"]).run([], make_ctx(tmp_path, "load", 1))
+        LoadRecords(path=str(path), required=["label"]).run([], make_ctx(tmp_path, "load", folder="01_load"))
     assert str(err.value) == f"{path}:2: row b has no 'label' field (required: label)"

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from synthrun.context import StageContext
 from synthrun.embeddings import DEFAULT_MODEL, load_model, resolve_model
 from synthrun.records import CoTExample, Record
 from synthrun.stages.load_records import LoadRecords
 from synthrun.stages.multi_score import MultiScore
+from tests.fixtures import make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,23 +26,19 @@ def minilm():
     return load_model(resolve_model(DEFAULT_MODEL)[0])
 
 
-def _ctx(tmp_path, **kw):
-    return StageContext(name="score", run_id="t", run_dir=tmp_path, stage_dir=tmp_path, show_progress=False, **kw)
-
-
 def _examples(tmp_path):
-    return LoadRecords(path=str(EXAMPLES)).run([], _ctx(tmp_path))
+    return LoadRecords(path=str(EXAMPLES)).run([], make_ctx(tmp_path, "score"))
 
 
 def test_top_k_prefers_rich_multi_step_answers(minilm, tmp_path):
     records = _examples(tmp_path)
-    ctx = _ctx(tmp_path)
+    ctx = make_ctx(tmp_path, "score")
     out = MultiScore(strategy="top_k", top_k=10, cache_dir=str(tmp_path / "emb")).run(records, ctx)
     kept = {r.id for r in out}
     assert len(out) == 10 and not kept & TERSE, kept & TERSE
     assert {"py-3", "bake-1", "astro-1", "fin-3"} <= kept, "numbered / multi-step answers are kept"
     worst_kept = min(r.multi_score["combined"] for r in out)
-    everyone = MultiScore(threshold=0, cache_dir=str(tmp_path / "emb")).run(records, _ctx(tmp_path))
+    everyone = MultiScore(threshold=0, cache_dir=str(tmp_path / "emb")).run(records, make_ctx(tmp_path, "score"))
     assert max(r.multi_score["combined"] for r in everyone if r.id in TERSE) < worst_kept
     assert ctx.failures == {"not_selected_multi_score": len(records) - 10}
     for r in out:
@@ -57,7 +53,7 @@ def test_top_k_prefers_rich_multi_step_answers(minilm, tmp_path):
 
 def test_diversity_is_low_for_a_near_copy_of_a_better_example(minilm, tmp_path):
     records = _examples(tmp_path)
-    out = MultiScore(strategy="threshold", threshold=0, cache_dir=str(tmp_path / "emb")).run(records, _ctx(tmp_path))
+    out = MultiScore(strategy="threshold", threshold=0, cache_dir=str(tmp_path / "emb")).run(records, make_ctx(tmp_path, "score"))
     div = {r.id: r.multi_score["diversity"] for r in out}
     assert len(out) == len(records)
     assert div["py-1-dup"] < 1.0 < 6.0 < div["py-1"]
@@ -67,13 +63,13 @@ def test_diversity_is_low_for_a_near_copy_of_a_better_example(minilm, tmp_path):
 
 def test_threshold_and_combined_strategies(minilm, tmp_path):
     records = _examples(tmp_path)
-    ctx = _ctx(tmp_path)
+    ctx = make_ctx(tmp_path, "score")
     out = MultiScore(strategy="threshold", threshold=5.0, cache_dir=str(tmp_path / "emb")).run(records, ctx)
     assert out and all(r.multi_score["combined"] >= 5.0 for r in out)
     assert ctx.failures == {"below_multi_score": len(records) - len(out)}
     assert not {r.id for r in out} & TERSE
     both = MultiScore(strategy="combined", threshold=5.0, top_k=3, cache_dir=str(tmp_path / "emb")).run(
-        records, _ctx(tmp_path))
+        records, make_ctx(tmp_path, "score"))
     best3 = sorted(out, key=lambda r: -r.multi_score["combined"])[:3]
     assert {r.id for r in both} == {r.id for r in best3}
 
@@ -87,7 +83,7 @@ def test_heuristic_rewards_reasoning_steps_and_penalises_refusals(tmp_path):
     refusal = CoTExample(id="refusal", question=q, reasoning=[],
                          answer="I'm sorry, but as an AI I cannot help with train timetables.")
     out = MultiScore(weights={"complexity": 0.5, "quality": 0.5, "diversity": 0}, threshold=0).run(
-        [bare, steps, refusal], _ctx(tmp_path))
+        [bare, steps, refusal], make_ctx(tmp_path, "score"))
     s = {r.id: r.multi_score for r in out}
     assert s["steps"]["complexity"] > s["bare"]["complexity"]
     assert s["steps"]["quality"] > 2 * s["bare"]["quality"]
@@ -118,7 +114,7 @@ def _judge(request: dict) -> str:
 def test_llm_scorer_through_the_real_client(tmp_path):
     records = [r for r in _examples(tmp_path) if r.id in {"py-3", "py-4", "astro-4", "fin-1"}]
     with FakeOpenAIServer(responder=_judge) as server:
-        ctx = _ctx(tmp_path, provider=provider_for(server.base_url, max_retries=1))
+        ctx = make_ctx(tmp_path, "score", provider=provider_for(server.base_url, max_retries=1))
         out = MultiScore(scorer="llm", strategy="threshold", threshold=0,
                          weights={"complexity": 0.5, "quality": 0.5, "diversity": 0}).run(records, ctx)
         assert len(server.requests) >= 4
@@ -130,10 +126,10 @@ def test_llm_scorer_through_the_real_client(tmp_path):
     assert s["py-3"]["scorer"] == "llm:openai/fake-model"
     assert s["astro-4"]["scorer"] == "heuristic-fallback"
     assert s["astro-4"]["quality"] < 3
-    assert any(k.startswith("llm_score_") for k in ctx.failures)
+    assert any(k.startswith("llm_") for k in ctx.failures)
     assert s["py-3"]["combined"] == pytest.approx(0.5 * s["py-3"]["complexity"] + 4.5)
 
 
 def test_records_without_text_score_zero_quality(tmp_path):
-    out = MultiScore(threshold=0, weights={"quality": 1}).run([Record(id="x")], _ctx(tmp_path))
+    out = MultiScore(threshold=0, weights={"quality": 1}).run([Record(id="x")], make_ctx(tmp_path, "score"))
     assert out[0].multi_score["quality"] == 0.0 and np.isfinite(out[0].multi_score["combined"])

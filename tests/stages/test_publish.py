@@ -182,3 +182,27 @@ def test_repo_id_is_optional_but_must_be_namespace_slash_name():
     for bad in ("hdf5-qa", "me/", "/x", "a/b/c"):
         with pytest.raises(ValidationError, match="namespace/name"):
             Publish(repo_id=bad)
+
+
+def test_publish_after_a_tool_export_uploads_every_file_it_declared(tmp_path, hub, monkeypatch):
+    from tests.llm.fake_openai_server import FakeOpenAIServer
+    from tests.tools.fake_llm import responder_with
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with FakeOpenAIServer(responder=responder_with()) as server:
+        run_dir = run_recipe("hdf5_tools", [
+            "provider=vllm", f"provider.api_base={server.base_url}", "provider.model=hosted_vllm/fake",
+            "progress=false", "generate.n_examples=3", "stages=[parse,generate,execute,export,publish]",
+            "export.formats=[trl,openai]", "+export.val_fraction=0.4",
+            "+publish._target_=synthrun.stages.publish.Publish", "+publish.repo_id=tester/hdf5-tools",
+            "+export.require_answer=false"], output_root=tmp_path / "out")
+
+    export_dir = run_dir / "04_export" / "dataset"
+    written = sorted(p.name for p in export_dir.glob("*.jsonl"))
+    assert written == ["train.openai.jsonl", "train.trl.jsonl", "validation.openai.jsonl",
+                       "validation.trl.jsonl"]
+    repo = hub.repos["datasets/tester/hdf5-tools"]
+    assert sorted(repo["files"]) == ["README.md", *[f"data/{name}" for name in written]]
+    for name in written:
+        assert repo["files"][f"data/{name}"] == (export_dir / name).read_bytes()
+    assert TOKEN.encode() not in b"".join(repo["files"].values())

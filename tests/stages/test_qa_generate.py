@@ -9,12 +9,13 @@ from pathlib import Path
 import lancedb
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.ingest import store
 from synthrun.io import read_jsonl
 from synthrun.records import Chunk
+from synthrun.stages.generation import allocate
 from synthrun.stages.load_chunks import LoadChunks
-from synthrun.stages.qa_generate import GenerateQA, allocate
+from synthrun.stages.qa_generate import GenerateQA
+from tests.fixtures import make_ctx
 from tests.llm.fake_openai_server import FakeOpenAIServer, provider_for
 
 TEXT = [("Groups", "Groups are folder-like containers. They hold datasets and other groups."),
@@ -64,21 +65,14 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def make_ctx(tmp_path: Path, server, name: str = "generate", **provider) -> StageContext:
-    stage_dir = tmp_path / "run" / name
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name=name, run_id="run1", run_dir=tmp_path / "run", stage_dir=stage_dir,
-                        provider=provider_for(server.base_url, **provider), show_progress=False)
-
-
 def load(db: Path, tmp_path: Path, server) -> list[Chunk]:
-    return LoadChunks(db=str(db), tables=["text_chunks", "code_chunks"]).run([], make_ctx(tmp_path, server, "load"))
+    return LoadChunks(db=str(db), tables=["text_chunks", "code_chunks"]).run([], make_ctx(tmp_path, "load"))
 
 
 def test_text_and_code_tables_in_one_run(db, tmp_path, server):
     chunks = load(db, tmp_path, server)
     assert [c.kind for c in chunks] == ["text", "text", "text", "code"]
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "generate", provider=provider_for(server.base_url))
     pairs = GenerateQA(n_pairs=2, question_types=["factual", "analytical"]).run(chunks, ctx)
 
     assert len(pairs) == 8 and len({p.id for p in pairs}) == 8
@@ -108,7 +102,7 @@ def test_text_and_code_tables_in_one_run(db, tmp_path, server):
 
 def test_target_pairs_spread_and_max_chunks(db, tmp_path, server):
     chunks = load(db, tmp_path, server)
-    pairs = GenerateQA(target_pairs=5, max_chunks=3).run(chunks, make_ctx(tmp_path, server))
+    pairs = GenerateQA(target_pairs=5, max_chunks=3).run(chunks, make_ctx(tmp_path, "generate", provider=provider_for(server.base_url)))
     per_chunk = [sum(p.provenance.chunk_id == c.id for p in pairs) for c in chunks]
     assert per_chunk == [2, 2, 1, 0]
     assert len(server.requests) == 5
@@ -133,7 +127,7 @@ def test_prompt_file_and_extra_instructions(db, tmp_path, server):
                       '  """\n  {{ text }}\n  """\n  {{ extra_instructions }}\n', encoding="utf-8")
     chunks = load(db, tmp_path, server)[:1]
     pairs = GenerateQA(prompt_file=str(prompt), extra_instructions="Answer in one sentence.").run(
-        chunks, make_ctx(tmp_path, server))
+        chunks, make_ctx(tmp_path, "generate", provider=provider_for(server.base_url)))
     [request] = server.requests
     assert [m["role"] for m in request["messages"]] == ["user"]
     assert user_text(request).startswith("MY PROMPT (factual)") and "Answer in one sentence." in user_text(request)
@@ -142,12 +136,13 @@ def test_prompt_file_and_extra_instructions(db, tmp_path, server):
 
 def test_topic_filter_drops_off_topic_pairs_with_reason(db, tmp_path, server):
     chunks = load(db, tmp_path, server)
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "generate", provider=provider_for(server.base_url))
     pairs = GenerateQA(topic="HDF5").run(chunks, ctx)
     assert sorted(p.provenance.chunk_id for p in pairs) == ["code-0", "text-0", "text-1"]
     dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
-    assert [d["provenance"]["chunk_id"] for d in dropped] == ["text-2"]
-    assert dropped[0]["dropped_reason"] == "off topic: about cooking"
+    assert [(d["record"]["provenance"]["chunk_id"], d["stage"], d["reason"]) for d in dropped] == [
+        ("text-2", "generate", "off_topic")]
+    assert dropped[0]["detail"] == "off topic: about cooking"
     assert ctx.failures == {"off_topic": 1} and ctx.summary["off_topic_dropped"] == 1
     topic_requests = [r for r in server.requests if schema_name(r) == "TopicVerdict"]
     assert len(topic_requests) == 4 and all("Topic: HDF5" in user_text(r) for r in topic_requests)
@@ -155,7 +150,7 @@ def test_topic_filter_drops_off_topic_pairs_with_reason(db, tmp_path, server):
 
 def test_pairs_naming_the_topic_skip_the_topic_check(db, tmp_path, server):
     chunks = load(db, tmp_path, server)
-    ctx = make_ctx(tmp_path, server)
+    ctx = make_ctx(tmp_path, "generate", provider=provider_for(server.base_url))
     pairs = GenerateQA(topic="groups").run(chunks, ctx)
     everything = read_jsonl(ctx.stage_dir / "dropped.jsonl") + [p.model_dump(mode="json") for p in pairs]
     assert sorted(p.provenance.chunk_id for p in pairs) == ["code-0", "text-0", "text-1"]
@@ -169,9 +164,12 @@ def test_pairs_naming_the_topic_skip_the_topic_check(db, tmp_path, server):
 
 def test_unusable_answers_are_counted_not_kept(db, tmp_path, server):
     server.fail_next("garbage")
-    ctx = make_ctx(tmp_path, server, json_retries=0)
-    pairs = GenerateQA().run(load(db, tmp_path, server)[:2], ctx)
-    assert len(pairs) == 1 and ctx.stats.failures == {"invalid_json": 1}
+    ctx = make_ctx(tmp_path, "generate", provider=provider_for(server.base_url, json_retries=0))
+    chunks = load(db, tmp_path, server)[:2]
+    pairs = GenerateQA().run(chunks, ctx)
+    assert len(pairs) == 1 and ctx.stats.failures == {"invalid_json": 1} and ctx.failures == {"llm_invalid_json": 1}
+    [dropped] = read_jsonl(ctx.stage_dir / "dropped.jsonl")
+    assert (dropped["id"], dropped["reason"]) == (chunks[0].id, "llm_invalid_json")
 
 
 def test_hdf5_qa_recipe_on_fake_server(db, tmp_path):
@@ -222,8 +220,8 @@ def test_question_form_pattern_is_enforced_and_sent_without_length_bounds(db, tm
     statement = json.dumps({"question": "This passage is about groups.", "answer": "Groups hold datasets."})
     question = json.dumps({"question": "What do groups hold?", "answer": "Groups hold datasets."})
     with FakeOpenAIServer(responder=iter_responder([statement, question])) as srv:
-        chunks = LoadChunks(db=str(db), tables=["text_chunks"], max_chunks=1).run([], make_ctx(tmp_path, srv, "load"))
-        pairs = GenerateQA(n_pairs=1, question_form=True, max_chunks=1).run(chunks, make_ctx(tmp_path, srv))
+        chunks = LoadChunks(db=str(db), tables=["text_chunks"], max_chunks=1).run([], make_ctx(tmp_path, "load"))
+        pairs = GenerateQA(n_pairs=1, question_form=True, max_chunks=1).run(chunks, make_ctx(tmp_path, "generate", provider=provider_for(srv.base_url)))
         sent = srv.requests[0]["response_format"]["json_schema"]["schema"]["properties"]["question"]
     assert sent["pattern"] == QUESTION_PATTERN
     assert [p.question for p in pairs] == ["What do groups hold?"]  # the statement was re-asked
@@ -241,8 +239,8 @@ def test_answer_first_uses_passage_sentences_as_answers(db, tmp_path):
         return json.dumps({"question": f"Which statement says: {sentence[:30]}?"})
 
     with FakeOpenAIServer(responder=ask) as srv:
-        chunks = LoadChunks(db=str(db), tables=["text_chunks"]).run([], make_ctx(tmp_path, srv, "load"))
-        pairs = GenerateQA(n_pairs=2, answer_first=True).run(chunks, make_ctx(tmp_path, srv))
+        chunks = LoadChunks(db=str(db), tables=["text_chunks"]).run([], make_ctx(tmp_path, "load"))
+        pairs = GenerateQA(n_pairs=2, answer_first=True).run(chunks, make_ctx(tmp_path, "generate", provider=provider_for(srv.base_url)))
     assert pairs
     for p in pairs:
         assert p.answer in " ".join(p.provenance.source_text.split())  # a sentence of the chunk, verbatim
@@ -255,11 +253,33 @@ def test_near_duplicate_questions_of_a_chunk_are_dropped_with_reason(db, tmp_pat
                     {"question": "What is the chunk cache size by default?", "answer": "It is 1 MiB."},
                     {"question": "How do you resize a dataset?", "answer": "Call resize."}])
     with FakeOpenAIServer(responder=lambda body: json.dumps(next(answers))) as srv:
-        chunks = LoadChunks(db=str(db), tables=["text_chunks"], max_chunks=1).run([], make_ctx(tmp_path, srv, "load"))
-        ctx = make_ctx(tmp_path, srv)
+        chunks = LoadChunks(db=str(db), tables=["text_chunks"], max_chunks=1).run([], make_ctx(tmp_path, "load"))
+        ctx = make_ctx(tmp_path, "generate", provider=provider_for(srv.base_url))
         ctx.provider["concurrency"] = 1
         pairs = GenerateQA(n_pairs=3, dedup_threshold=0.7).run(chunks, ctx)
     assert [p.question for p in pairs] == ["What is the default chunk cache size?", "How do you resize a dataset?"]
     dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
-    assert len(dropped) == 1 and dropped[0]["dropped_reason"].startswith("near duplicate of ")
+    assert len(dropped) == 1 and dropped[0]["reason"] == "near_duplicate"
+    assert dropped[0]["detail"].startswith("near duplicate of ")
     assert ctx.failures["near_duplicate"] == 1
+
+
+def test_empty_chunks_and_failed_topic_checks_are_dropped_with_reasons(tmp_path):
+    from synthrun.stages.qa_generate import QAOut, TopicVerdict
+    from tests.fixtures import FakeLLM
+
+    chunks = [Chunk(id="empty", text="  \n", source="e.rst"),
+              Chunk(id="groups", text="Groups are folder-like containers. They hold datasets and other groups.",
+                    source="g.rst")]
+    llm = FakeLLM()  # in memory: the loopback server's deterministic answers, no HTTP
+    llm.fail_next("", "timeout")  # the pair is generated; its topic check times out
+    ctx = make_ctx(tmp_path, "generate", llm=llm, seed=3)
+    assert GenerateQA(topic="astronomy").run(chunks, ctx) == []
+    dropped = read_jsonl(ctx.stage_dir / "dropped.jsonl")
+    assert [(d["id"], d["reason"]) for d in dropped] == [("empty", "empty_chunk"), (dropped[1]["id"], "llm_timeout")]
+    assert dropped[1]["record"]["provenance"]["chunk_id"] == "groups"
+    assert ctx.failures == {"empty_chunk": 1, "llm_timeout": 1}
+    assert [r.schema for r in llm.requests] == [QAOut, TopicVerdict]
+    assert llm.requests[0].params == {"max_tokens": 320, "seed": 3027}
+    assert llm.requests[1].params == {"max_tokens": 120, "temperature": 0.0}
+    assert ctx.summary["requested_pairs"] == 1 and ctx.summary["kept"] == 0 and ctx.summary["dropped"] == 2

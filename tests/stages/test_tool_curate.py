@@ -32,7 +32,8 @@ def test_truncate_at_first_bad_step(tmp_path):
     assert by_id["g"].metadata["curation"] == {"action": "kept"} and by_id["g"].final_answer == "The units are degC."
     assert by_id["g"].rating.total == 9
     dropped = [json.loads(line) for line in (tmp_path / "curate" / "dropped.jsonl").read_text().splitlines()]
-    assert [d["id"] for d in dropped] == ["d"] and "step 1 open_file" in dropped[0]["dropped_reason"]
+    assert [d["id"] for d in dropped] == ["d"] and "step 1 open_file" in dropped[0]["detail"]
+    assert dropped[0]["reason"] == "bad_step_dropped" and dropped[0]["record"]["id"] == "d"
     assert ctx.failures["bad_step_truncated"] == 1 and ctx.failures["bad_step_dropped"] == 1
 
 
@@ -84,8 +85,8 @@ def test_probability_judge_reads_p_yes_from_http_logprobs(tmp_path):
     bodies = [r for r in server.requests if "right tool" in last_user(r)]
     assert len(bodies) == 2 and all(b["logprobs"] is True and b["max_tokens"] == 1 for b in bodies)
     dropped = [json.loads(line) for line in (tmp_path / "curate" / "dropped.jsonl").read_text().splitlines()]
-    assert dropped[0]["id"] == "wrong" and dropped[0]["rating"]["scores"]["right_tool"] == 0.2
-    assert "below threshold 8" in dropped[0]["dropped_reason"]
+    assert dropped[0]["id"] == "wrong" and dropped[0]["record"]["rating"]["scores"]["right_tool"] == 0.2
+    assert dropped[0]["reason"] == "below_threshold" and "below threshold 8" in dropped[0]["detail"]
 
 
 def test_gate_failed_examples_are_rated_zero_without_a_call(tmp_path):

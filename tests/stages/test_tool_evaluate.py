@@ -55,3 +55,22 @@ def test_strict_and_report_only(tmp_path, records):
     assert labels == {"full": "fully_satisfied", "part": "partially_satisfied", "none": "not_satisfied",
                       "failed": "execution_failed"}
     assert ctx.failures == {}
+
+
+def test_failed_requests_in_memory_fake(tmp_path, records):
+    """ctx.llm is any LLMProtocol: an in-memory fake whose requests fail where the test says."""
+    from synthrun.io import read_jsonl
+    from tests.fixtures import FakeLLM, from_server_responder
+    from tests.fixtures import make_ctx as shared_ctx
+    from tests.tools.fake_llm import responder_with
+
+    llm = FakeLLM(responder=from_server_responder(responder_with({"status": "satisfied"})))
+    llm.fail_next("timeout")  # the first requirements request (example "full") fails
+    ctx = shared_ctx(tmp_path, "evaluate", llm=llm)
+    kept = EvaluateTools(min_score=0.5).run(records, ctx)
+    assert [e.id for e in kept] == ["part", "none"], "three examples ran; 'full' lost its requirements"
+    assert llm.descs == ["requirements", "check requirements"], "two batched phases"
+    assert all(r.params == {"max_tokens": 128, "temperature": 0.0} for r in llm.requests)
+    dropped = {r["id"]: r["reason"] for r in read_jsonl(ctx.stage_dir / "dropped.jsonl")}
+    assert dropped == {"full": "not_satisfied", "failed": "execution_failed"}
+    assert ctx.failures == {"requirements_timeout": 1, "not_satisfied": 1, "execution_failed": 1}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from synthrun.stages.tool_execute import ExecuteTools
-from synthrun.tools.spec import load_spec
+from synthrun.tools.loading import load_spec
 from tests.tools.examples import GOOD, example
 from tests.tools.fake_llm import make_ctx
 

@@ -133,7 +133,7 @@ def test_validation_split(tmp_path):
 
 
 def test_every_format_marks_simulated_results(tmp_path):
-    from synthrun.tools.spec import load_spec
+    from synthrun.tools.loading import load_spec
     from tests.tools.test_recipes_tools import UNTYPED
 
     ex = example([("count_numbers", {"category": "primes"})], ex_id="sim", extra_tools=("square_root",),

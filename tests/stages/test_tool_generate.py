@@ -12,7 +12,7 @@ from synthrun.stages.tool_generate_chain import GenerateToolChains
 from synthrun.stages.tool_parse import ParseTools
 from synthrun.tools.checker import check_path
 from synthrun.tools.graph import ToolGraph
-from synthrun.tools.spec import load_spec, tools_from_dicts
+from synthrun.tools.loading import load_spec, tools_from_dicts
 from tests.tools.fake_llm import fake_llm, make_ctx
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
@@ -179,3 +179,18 @@ def test_request_written_from_the_executed_calls(tmp_path, hdf5_records):
     last = out[0].reasoning_path[-1]
     assert any(f"{len(out[0].reasoning_path)}. {last.tool}(" in p and " -> " in p for p in prompts)
     assert "request_after" not in first and first[0] == "request_first"
+
+
+def test_attempts_without_an_example_go_to_dropped_jsonl_under_their_reason(tmp_path, hdf5_records):
+    from synthrun.io import read_jsonl
+
+    # every request copies a tool description: each attempt fails after its retries
+    with fake_llm({"request": "Please open an HDF5 file and return a handle to it."}) as (_, provider):
+        ctx = make_ctx(tmp_path, provider, "generate")
+        out = GenerateToolExamples(n_examples=2, mode="single", targets=["open_file"], n_distractors=1,
+                                   text_retries=1, max_rounds=1, oversample=1.0).run(hdf5_records, ctx)
+    assert out == []
+    dropped = read_jsonl(tmp_path / "generate" / "dropped.jsonl")
+    assert [d["reason"] for d in dropped] == ["instruction_copied_tool_description"] * 2
+    assert all(d["stage"] == "generate" and d["record"]["reasoning_path"] for d in dropped)
+    assert ctx.failures == {"instruction_copied_tool_description": 2}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from synthrun.io import read_jsonl
 from synthrun.stages.tool_verify import VerifyTools
 from tests.tools.examples import GOOD, example
 from tests.tools.fake_llm import fake_llm, last_user, make_ctx
@@ -25,8 +26,11 @@ def test_three_layers(tmp_path):
     assert kept[0].reasoning_path[2].result == "degC", "unexecuted examples are executed first"
     assert len(server.requests) == 2, "the judge only sees examples that passed layers 1 and 2"
     assert ctx.failures == {"semantic_check_failed": 1, "format_check_failed": 1, "execution_check_failed": 1}
-    reasons = (tmp_path / "verify" / "dropped.jsonl").read_text()
-    assert "wrong_type" in reasons and "/nope" in reasons
+    dropped = {r["id"]: r for r in read_jsonl(tmp_path / "verify" / "dropped.jsonl")}
+    assert {k: r["reason"] for k, r in dropped.items()} == {
+        "off": "semantic_check_failed", "broken": "format_check_failed", "failing": "execution_check_failed"}
+    assert "wrong_type" in dropped["broken"]["detail"] and "/nope" in dropped["failing"]["detail"]
+    assert all(r["stage"] == "verify" and r["record"]["id"] == k for k, r in dropped.items())
 
 
 def test_keep_failures_when_asked(tmp_path):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-from synthrun.context import StageContext
 from synthrun.io import read_jsonl, write_jsonl
 from synthrun.records import CoTExample, Provenance, QAPair, Rating, Record
 from synthrun.stages.export import Export
 from synthrun.stages.validate import Validate, band, score_report
+from tests.fixtures import FakeLLM, from_server_responder, make_ctx
+from tests.llm.fake_openai_server import provider_for
 
 # question -> (clarity, accuracy, usefulness, difficulty); "Q-bad" gets an unusable answer.
 SCORES = {"Q-10": (3, 3, 2, 2), "Q-9": (3, 3, 2, 1), "Q-8": (3, 3, 1, 1), "Q-7": (3, 2, 1, 1),
@@ -41,13 +41,6 @@ def server():
         yield srv
 
 
-def make_ctx(tmp_path: Path, name: str, provider: dict | None = None) -> StageContext:
-    stage_dir = tmp_path / "run" / name
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return StageContext(name=name, run_id="run1", run_dir=tmp_path / "run", stage_dir=stage_dir,
-                        provider=provider or {}, show_progress=False)
-
-
 def records() -> list[Record]:
     out: list[Record] = []
     for q in QUESTIONS:
@@ -60,9 +53,8 @@ def records() -> list[Record]:
 
 
 def test_rates_all_keeps_all_and_reports(tmp_path, server):
-    from tests.llm.fake_openai_server import provider_for
 
-    ctx = make_ctx(tmp_path, "02_validate", provider_for(server.base_url, json_retries=0))
+    ctx = make_ctx(tmp_path, "02_validate", provider=provider_for(server.base_url, json_retries=0))
     out = Validate().run(records(), ctx)
 
     assert [r.id for r in out] == QUESTIONS  # nothing dropped, order kept
@@ -83,26 +75,25 @@ def test_rates_all_keeps_all_and_reports(tmp_path, server):
     assert report["mean"] == 6.0 and report["median"] == 6.5 and (report["min"], report["max"]) == (0, 10)
     assert report["kept_at_threshold"]["6"] == 5 and report["kept_at_threshold"]["8"] == 3
     assert report["criteria_mean"]["clarity"] == round((3 + 3 + 3 + 3 + 2 + 2 + 1 + 0) / 8, 3)
-    assert ctx.stats.failures == {"invalid_json": 1} and ctx.failures == {"rating_invalid_json": 1}
+    assert ctx.stats.failures == {"invalid_json": 1} and ctx.failures == {"llm_invalid_json": 1}
 
     md = (ctx.stage_dir / "report.md").read_text()
     assert "| PASS | total >= 7 | 4 | 44% |" in md and "| NEEDS_REVIEW | 5 <= total < 7 | 2 | 22% |" in md
     assert "| 10 | 1 | ####################" in md and "| 8 | 3 |" in md
 
 
-def test_custom_cutoffs_and_existing_ratings_are_kept(tmp_path, server):
-    from tests.llm.fake_openai_server import provider_for
-
+def test_custom_cutoffs_and_existing_ratings_are_kept(tmp_path):
     pre = QAPair(id="pre", question="Q-6", answer="x",
                  rating=Rating(clarity=1, accuracy=1, usefulness=1, difficulty=1, total=4))
-    ctx = make_ctx(tmp_path, "02_validate", provider_for(server.base_url))
+    llm = FakeLLM(from_server_responder(judge))  # in memory: no HTTP needed here
+    ctx = make_ctx(tmp_path, "02_validate", llm=llm)
     out = Validate(pass_threshold=9, review_threshold=4).run([pre, *records()[:3]], ctx)
-    assert len(server.requests) == 3  # the pre-rated record was not sent to the judge
+    assert len(llm.requests) == 3  # the pre-rated record was not sent to the judge
     assert [(r.id, r.quality_band) for r in out] == [("pre", "NEEDS_REVIEW"), ("Q-10", "PASS"), ("Q-9", "PASS"),
                                                      ("Q-8", "NEEDS_REVIEW")]
     assert ctx.summary["report"]["newly_rated"] == 3
-    [again] = Validate(rerate=True).run([pre], make_ctx(tmp_path, "again", provider_for(server.base_url)))
-    assert len(server.requests) == 4 and again.rating.total == 6 and again.quality_band == "NEEDS_REVIEW"
+    [again] = Validate(rerate=True).run([pre], make_ctx(tmp_path, "again", llm=llm))
+    assert len(llm.requests) == 4 and again.rating.total == 6 and again.quality_band == "NEEDS_REVIEW"
 
 
 def test_band_and_bad_cutoffs():
@@ -115,16 +106,15 @@ def test_band_and_bad_cutoffs():
 
 def test_validate_once_export_many_without_llm_calls(tmp_path, server):
     """Stages run directly: one validate, then exports at 6 and 8 give nested subsets, no request."""
-    from tests.llm.fake_openai_server import provider_for
 
-    ctx = make_ctx(tmp_path, "02_validate", provider_for(server.base_url, json_retries=0))
+    ctx = make_ctx(tmp_path, "02_validate", provider=provider_for(server.base_url, json_retries=0))
     rated = Validate().run(records(), ctx)
     calls = len(server.requests)
     assert calls == 9
 
     kept = {}
     for t in (6, 8):
-        ectx = make_ctx(tmp_path, f"03_export_{t}", provider_for(server.base_url))
+        ectx = make_ctx(tmp_path, f"03_export_{t}", provider=provider_for(server.base_url))
         out = Export(threshold=t).run(rated, ectx)
         rows = read_jsonl(ectx.stage_dir / "dataset" / "train.chatml.jsonl")
         assert [r["messages"][0]["content"] for r in rows] == [r.question for r in out]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from synthrun.records import ToolExample, ToolStep
-from synthrun.tools.spec import load_spec
+from synthrun.tools.loading import load_spec
 
 _HDF5 = None
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from synthrun.tools.spec import SpecError, load_spec
+from synthrun.tools.loading import load_spec
+from synthrun.tools.spec import SpecError
 
 #: Several functions covering every BFCL type: dict, float, tuple, any, integer, string, boolean, array.
 FUNCTIONS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from synthrun.tools.checker import check_call, check_path
-from synthrun.tools.spec import load_spec
+from synthrun.tools.loading import load_spec
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from synthrun.records import ToolExample
 from synthrun.scoring.tool_gates import ToolGateConfig, check_all
 from synthrun.tools.checker import check_path
 from synthrun.tools.executors import parse_ref
-from synthrun.tools.spec import tools_from_dicts
+from synthrun.tools.loading import tools_from_dicts
 
 pytestmark = pytest.mark.slow
 

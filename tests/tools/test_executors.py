@@ -11,7 +11,7 @@ import pytest
 from synthrun.tools import hdf5_fixtures
 from synthrun.tools.executors import build_engine, parse_ref
 from synthrun.tools.executors.simulated import SimulatedExecutor
-from synthrun.tools.spec import load_spec
+from synthrun.tools.loading import load_spec
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from synthrun.tools.graph import ToolGraph
-from synthrun.tools.spec import load_spec
+from synthrun.tools.loading import load_spec
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from synthrun.scoring.tool_gates import ToolGateConfig, check_all
 from synthrun.stage import StageError
 from synthrun.tools.labelled import row_to_example
-from synthrun.tools.stagekit import example_tools
+from synthrun.tools.replay import example_tools
 
 DEV = Path("tests/data/judge/tool_dev.jsonl")
 

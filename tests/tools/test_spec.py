@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from synthrun.tools.spec import NAME_RE, SpecError, detect_format, load_spec, safe_name
+from synthrun.tools.loading import detect_format, load_spec
+from synthrun.tools.spec import NAME_RE, SpecError, safe_name
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 

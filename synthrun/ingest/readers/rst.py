@@ -123,6 +123,11 @@ _SETTINGS = {"report_level": 5, "halt_level": 5, "file_insertion_enabled": False
              "sectsubtitle_xform": False, "smart_quotes": False}
 
 
+# Markup that carries no text for a reader.
+_HIDDEN = (nodes.comment, nodes.target, nodes.substitution_definition, nodes.raw, nodes.pending, nodes.title,
+           nodes.Invisible)
+
+
 def _flat(text: str) -> str:
     """Join the lines of a paragraph (reST wraps prose at arbitrary columns)."""
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
@@ -143,30 +148,49 @@ class _Extractor:
             self.visit(child)
 
     def visit(self, node: nodes.Node) -> None:
-        add = self.out.add
         if isinstance(node, nodes.section):
-            title = _flat(node[0].astext()) if node.children and isinstance(node[0], nodes.title) else ""
-            self.first_title = self.first_title or title
-            self.titles.append(title)
-            add(title, self.section)
-            for child in node.children[1:]:
-                self.visit(child)
-            self.titles.pop()
-        elif isinstance(node, (nodes.comment, nodes.target, nodes.substitution_definition, nodes.raw,
-                               nodes.pending, nodes.title, nodes.Invisible)) and \
-                not isinstance(node, nodes.system_message):
+            self._section(node)
+        elif isinstance(node, _HIDDEN) and not isinstance(node, nodes.system_message):
             return
-        elif isinstance(node, nodes.system_message):
+        elif self._block(node) or self._structure(node):
+            return
+        elif isinstance(node, sphinx_object):
+            self._sphinx_object(node)
+        elif isinstance(node, nodes.Text):
+            self.out.add(_flat(node.astext()), self.section)
+        elif isinstance(node, nodes.Element):
+            if any(isinstance(c, nodes.Body) or isinstance(c, nodes.section) for c in node.children):
+                self.walk(node)
+            else:
+                self.out.add(_flat(node.astext()), self.section)
+
+    def _section(self, node: nodes.Node) -> None:
+        title = _flat(node[0].astext()) if node.children and isinstance(node[0], nodes.title) else ""
+        self.first_title = self.first_title or title
+        self.titles.append(title)
+        self.out.add(title, self.section)
+        for child in node.children[1:]:
+            self.visit(child)
+        self.titles.pop()
+
+    def _block(self, node: nodes.Node) -> bool:
+        """Text blocks added as they are; False when ``node`` is not one."""
+        if isinstance(node, nodes.system_message):
             for block in node.findall(nodes.literal_block):  # the raw text of an unknown directive
-                add(block.astext(), self.section)
+                self.out.add(block.astext(), self.section)
         elif isinstance(node, (nodes.literal_block, nodes.doctest_block)):
-            add(node.astext(), self.section)
+            self.out.add(node.astext(), self.section)
         elif isinstance(node, (nodes.paragraph, nodes.rubric, nodes.line_block, nodes.caption)):
-            add(_flat(node.astext()), self.section)
-        elif isinstance(node, (nodes.bullet_list, nodes.enumerated_list)):
+            self.out.add(_flat(node.astext()), self.section)
+        else:
+            return False
+        return True
+
+    def _structure(self, node: nodes.Node) -> bool:
+        """Lists, tables and admonitions; False when ``node`` is none of them."""
+        if isinstance(node, (nodes.bullet_list, nodes.enumerated_list)):
             for i, item in enumerate(node.children, 1):
-                marker = f"{i}." if isinstance(node, nodes.enumerated_list) else "-"
-                self._item(item, marker)
+                self._item(item, f"{i}." if isinstance(node, nodes.enumerated_list) else "-")
         elif isinstance(node, nodes.definition_list):
             for item in node.children:
                 term = " ".join(_flat(t.astext()) for t in item.children if isinstance(t, nodes.term))
@@ -178,36 +202,33 @@ class _Extractor:
         elif isinstance(node, nodes.table):
             rows = [" | ".join(_flat(entry.astext()) for entry in row.children)
                     for row in node.findall(nodes.row)]
-            add("\n".join(rows), self.section)
+            self.out.add("\n".join(rows), self.section)
         elif isinstance(node, nodes.Admonition):
             label = type(node).__name__.capitalize() if not isinstance(node, nodes.admonition) else ""
             if label:
-                add(f"{label}:", self.section)
+                self.out.add(f"{label}:", self.section)
             self.walk(node)
-        elif isinstance(node, sphinx_object):
-            name, signature = node["directive"], node["signature"]
-            if name in _PREFIXES:
-                head = f"{_PREFIXES[name]} {signature}".strip()
-                head = head if head.endswith(":") else f"{head}:"
-                first, rest = (node.children[0], node.children[1:]) if node.children else (None, [])
-                if isinstance(first, nodes.paragraph):
-                    add(f"{head} {_flat(first.astext())}", self.section)
-                else:
-                    add(head, self.section)
-                    rest = node.children
-                for child in rest:
-                    self.visit(child)
-                return
-            if name not in ("rubric", "centered", "hlist", "todo", "glossary", "productionlist") or signature:
-                add(f"{name.split(':')[-1]} {signature}".strip(), self.section)
-            self.walk(node)
-        elif isinstance(node, nodes.Text):
-            add(_flat(node.astext()), self.section)
-        elif isinstance(node, nodes.Element):
-            if any(isinstance(c, nodes.Body) or isinstance(c, nodes.section) for c in node.children):
-                self.walk(node)
+        else:
+            return False
+        return True
+
+    def _sphinx_object(self, node: nodes.Node) -> None:
+        name, signature = node["directive"], node["signature"]
+        if name in _PREFIXES:
+            head = f"{_PREFIXES[name]} {signature}".strip()
+            head = head if head.endswith(":") else f"{head}:"
+            first, rest = (node.children[0], node.children[1:]) if node.children else (None, [])
+            if isinstance(first, nodes.paragraph):
+                self.out.add(f"{head} {_flat(first.astext())}", self.section)
             else:
-                add(_flat(node.astext()), self.section)
+                self.out.add(head, self.section)
+                rest = node.children
+            for child in rest:
+                self.visit(child)
+            return
+        if name not in ("rubric", "centered", "hlist", "todo", "glossary", "productionlist") or signature:
+            self.out.add(f"{name.split(':')[-1]} {signature}".strip(), self.section)
+        self.walk(node)
 
     def _item(self, item: nodes.Node, marker: str) -> None:
         self._item_text(marker, item.children)

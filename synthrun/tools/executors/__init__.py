@@ -28,7 +28,7 @@ __all__ = ["EXECUTORS", "REF_RE", "ExecutionEngine", "Executor", "Session", "Ste
 
 def make_executor(name: str, workdir: str | Path | None = None) -> Executor:
     """One executor by name; ``workdir`` is where it may keep files (the HDF5 samples)."""
-    from synthrun.stage import StageError
+    from synthrun.errors import StageError
 
     if name == "hdf5":
         from synthrun.tools.executors.hdf5 import HDF5Executor

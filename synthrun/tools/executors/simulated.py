@@ -18,6 +18,9 @@ from synthrun.tools.spec import ToolSpec, TypeSystem, type_parts
 _WORDS = ("alpha", "bravo", "delta", "echo", "kilo", "lima", "nova", "orbit", "pixel", "quartz")
 
 
+_NO_VALUE = object()
+
+
 def simulate(schema: dict[str, Any] | None, type_str: str, ts: TypeSystem, rng: random.Random,
              label: str = "value", depth: int = 0) -> Any:
     """A value matching ``schema`` (JSON Schema) or, when that says no more than its JSON type,
@@ -27,30 +30,42 @@ def simulate(schema: dict[str, Any] | None, type_str: str, ts: TypeSystem, rng: 
     if ts.is_semantic(first) and (trivial or ts.get(first).handle):  # type: ignore[union-attr]
         schema = None
     if isinstance(schema, dict) and schema:
-        if "const" in schema:
-            return schema["const"]
-        if isinstance(schema.get("enum"), list) and schema["enum"]:
-            return rng.choice(schema["enum"])
-        for key in ("anyOf", "oneOf"):
-            if isinstance(schema.get(key), list) and schema[key]:
-                options = [s for s in schema[key] if isinstance(s, dict) and s.get("type") != "null"] or schema[key]
-                return simulate(options[0], "any", ts, rng, label, depth)
-        t = schema.get("type")
-        if isinstance(t, list):
-            t = next((x for x in t if x != "null"), "string")
-        if t == "object" or "properties" in schema:
-            props = schema.get("properties") or {}
-            if depth > 3 or not props:
-                return {"status": "ok"}
-            return {k: simulate(v, "any", ts, rng, k, depth + 1) for k, v in props.items()}
-        if t == "array":
-            n = 0 if depth > 3 else rng.randint(1, 3)
-            return [simulate(schema.get("items") or {}, "any", ts, rng, label, depth + 1) for _ in range(n)]
-        if t in ("integer", "number", "boolean", "string", "null"):
-            return _scalar(t, schema, rng, label)
-    part = type_parts(type_str)[0]
-    if ts.is_semantic(part):
-        td = ts.get(part)
+        value = _from_schema(schema, ts, rng, label, depth)
+        if value is not _NO_VALUE:
+            return value
+    return _from_type(first, ts, rng, label, depth)
+
+
+def _from_schema(schema: dict[str, Any], ts: TypeSystem, rng: random.Random, label: str, depth: int) -> Any:
+    """A value for a JSON Schema, or ``_NO_VALUE`` when the schema names no type it knows."""
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return rng.choice(schema["enum"])
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            options = [s for s in schema[key] if isinstance(s, dict) and s.get("type") != "null"] or schema[key]
+            return simulate(options[0], "any", ts, rng, label, depth)
+    t = schema.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), "string")
+    if t == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        if depth > 3 or not props:
+            return {"status": "ok"}
+        return {k: simulate(v, "any", ts, rng, k, depth + 1) for k, v in props.items()}
+    if t == "array":
+        n = 0 if depth > 3 else rng.randint(1, 3)
+        return [simulate(schema.get("items") or {}, "any", ts, rng, label, depth + 1) for _ in range(n)]
+    if t in ("integer", "number", "boolean", "string", "null"):
+        return _scalar(t, schema, rng, label)
+    return _NO_VALUE
+
+
+def _from_type(part: str, ts: TypeSystem, rng: random.Random, label: str, depth: int) -> Any:
+    """A value for a (semantic or JSON) type name."""
+    td = ts.get(part) if ts.is_semantic(part) else None
+    if td is not None:
         if td.handle:
             return f"sim-{part}-{rng.randint(1000, 9999)}"
         if td.base == "array":

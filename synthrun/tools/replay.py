@@ -1,41 +1,18 @@
-"""Pieces the ``tool_*`` stages share: the tool record, loading tools, running an example's calls."""
+"""Check and replay the calls of a recorded tool-use example (format/AST check, real execution).
+
+Pure library: the ``tool_*`` stages call these on :class:`~synthrun.records.ToolExample` records.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from synthrun.records import Record, ToolExample, ToolStep
-from synthrun.stage import StageError
+from synthrun.records import ToolExample, ToolStep
 from synthrun.tools.checker import check_path
 from synthrun.tools.executors.base import ExecutionEngine
-from synthrun.tools.spec import ToolSpec, load_spec, tools_from_dicts
-
-
-class ToolRecord(Record):
-    """One tool of a parsed spec (what ``tool_parse`` produces)."""
-
-    tool: ToolSpec
-    spec_name: str = ""
-    spec_format: str = ""
-
-
-def tools_from_input(records: list[Any], spec: str | None, fmt: str = "auto", where: str = "") -> tuple[list[ToolSpec], str]:
-    """The tools a generate stage works on: from ``spec`` when given, else from ``tool_parse`` records."""
-    if spec:
-        toolset = load_spec(spec, fmt)
-        return toolset.tools, toolset.name
-    tools = []
-    name = ""
-    for r in records:
-        tool = getattr(r, "tool", None)
-        if tool is None:
-            raise StageError(f"{where}: input records carry no 'tool' (put a tool_parse stage first or set spec=...)")
-        tools.append(tool if isinstance(tool, ToolSpec) else ToolSpec.model_validate(tool))
-        name = getattr(r, "spec_name", "") or name
-    if not tools:
-        raise StageError(f"{where}: no tools (put a tool_parse stage first or set spec=path/to/spec.json)")
-    return tools, name or "tools"
+from synthrun.tools.generation import call_line
+from synthrun.tools.loading import tools_from_dicts
+from synthrun.tools.spec import ToolSpec
 
 
 def example_tools(example: ToolExample) -> list[ToolSpec]:
@@ -44,8 +21,6 @@ def example_tools(example: ToolExample) -> list[ToolSpec]:
 
 def history_text(example: ToolExample, limit: int = 300) -> str:
     """The calls of an example with their results, one per line, for judge prompts."""
-    from synthrun.tools.generation import call_line
-
     lines = [call_line(s.step, s, s.result, s.ok, s.error) for s in example.reasoning_path]
     return "\n".join(lines) or "(no calls)"
 

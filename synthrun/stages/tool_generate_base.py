@@ -1,20 +1,50 @@
-"""Parameters and set-up shared by the two generate stages."""
+"""Parameters, set-up and the round loop shared by the two generate stages (``tool_generate``, ``tool_generate_chain``)."""
 
 from __future__ import annotations
 
 import math
 import random
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from synthrun.records import Record, ToolExample
-from synthrun.stage import Stage
-from synthrun.tools.stagekit import ToolRecord, tools_from_input
+from synthrun.errors import StageError
+from synthrun.records import Record, ToolExample, ToolRecord
+from synthrun.stages.llm_stage import Drop, LLMStage
+from synthrun.tools.loading import load_spec
+from synthrun.tools.spec import ToolSpec
+
+if TYPE_CHECKING:
+    from synthrun.context import StageContext
+    from synthrun.stages.tool_writer import ToolWriter
+    from synthrun.tools.generation import Plan, Planner
 
 
-class ToolGenerateBase(Stage):
+def tools_from_input(records: list[Any], spec: str | None, fmt: str = "auto", where: str = "") -> tuple[list[ToolSpec], str]:
+    """The tools a generate stage works on: from ``spec`` when given, else from ``tool_parse`` records."""
+    if spec:
+        toolset = load_spec(spec, fmt)
+        return toolset.tools, toolset.name
+    tools = []
+    name = ""
+    for r in records:
+        tool = getattr(r, "tool", None)
+        if tool is None:
+            raise StageError(f"{where}: input records carry no 'tool' (put a tool_parse stage first or set spec=...)")
+        tools.append(tool if isinstance(tool, ToolSpec) else ToolSpec.model_validate(tool))
+        name = getattr(r, "spec_name", "") or name
+    if not tools:
+        raise StageError(f"{where}: no tools (put a tool_parse stage first or set spec=path/to/spec.json)")
+    return tools, name or "tools"
+
+
+class ToolGenerateBase(LLMStage):
     """Common knobs of ``tool_generate`` and ``tool_generate_chain``.
+
+    A multi-phase :class:`~synthrun.stages.llm_stage.LLMStage`: the phases (request, tool choice,
+    calls, answer) are batched ``ask`` calls made by :class:`~synthrun.stages.tool_writer.ToolWriter`;
+    attempts that end without an example are written to ``dropped.jsonl`` under their reason.
 
     Attributes:
         n_examples: Examples to produce (failed attempts are re-planned up to ``max_rounds`` times).
@@ -40,6 +70,8 @@ class ToolGenerateBase(Stage):
             this answers?); ``model``: the request is written first, then the calls.
     """
 
+    needs_all_records: ClassVar[bool] = True  # n_examples for the whole input
+
     input_type: ClassVar[type[Record]] = ToolRecord
     output_type: ClassVar[type[Record]] = ToolExample
 
@@ -63,30 +95,29 @@ class ToolGenerateBase(Stage):
     request_from: Literal["call", "model"] = "call"
 
     @model_validator(mode="after")
-    def _steps(self):
+    def _steps(self) -> ToolGenerateBase:
         if self.min_steps > self.max_steps:
             raise ValueError(f"min_steps ({self.min_steps}) must not exceed max_steps ({self.max_steps})")
         return self
 
-    def _setup(self, records: list[Any], ctx):
+    def _setup(self, records: list[Any], ctx: StageContext) -> tuple[Planner, ToolWriter, random.Random]:
+        """The planner over the input's tools (with live executors) and the writer of its plans."""
+        from synthrun.stages.tool_writer import ToolWriter
         from synthrun.tools.executors import build_engine
-        from synthrun.tools.generation import ToolDataGenerator
+        from synthrun.tools.generation import Planner
         from synthrun.tools.graph import ToolGraph
 
         tools, spec_name = tools_from_input(records, self.spec, self.spec_format, ctx.name)
         engine = build_engine(self.executors, ctx.stage_dir / "work")
-        graph = ToolGraph(tools, self.min_confidence)
-        gen = ToolDataGenerator(tools, ctx, engine, graph, n_distractors=self.n_distractors,
-                                max_steps=self.max_steps, min_steps=self.min_steps, temperature=self.temperature,
-                                max_tokens=self.max_tokens, answer=self.answer, spec_name=spec_name,
-                                optional_rate=self.optional_rate, prompts=self.prompts,
-                                text_retries=self.text_retries, text_tokens=self.text_tokens,
-                                request_from=self.request_from)
-        return gen, engine, random.Random(ctx.seed)
+        planner = Planner(tools, engine, ToolGraph(tools, self.min_confidence), n_distractors=self.n_distractors,
+                          max_steps=self.max_steps, min_steps=self.min_steps, optional_rate=self.optional_rate)
+        return planner, ToolWriter(self, ctx, planner, spec_name), random.Random(ctx.seed)
 
-    def _generate(self, gen, engine, make_plan, ctx) -> list[ToolExample]:
+    def _generate(self, planner: Planner, writer: ToolWriter, make_plan: Callable[[int], Plan | None],
+                  ctx: StageContext) -> list[Record]:
         """Plan and write examples in rounds until ``n_examples`` are done or rounds run out."""
         out: list[ToolExample] = []
+        drops: list[Drop] = []
         next_idx = 0
         try:
             for round_no in range(self.max_rounds):
@@ -105,14 +136,18 @@ class ToolGenerateBase(Stage):
                     plans.append(plan)
                 if not plans:
                     break
-                out.extend(gen.run(plans))
+                out.extend(writer.run(plans, drops))
         finally:
-            engine.close()
+            planner.engine.close()
+        self._summarize(out, next_idx, ctx)
+        return self.finish(list(out[: self.n_examples]), drops, ctx)
+
+    def _summarize(self, out: list[ToolExample], attempts: int, ctx: StageContext) -> None:
         if len(out) > self.n_examples:
             ctx.summary["surplus_dropped"] = len(out) - self.n_examples
         out = out[: self.n_examples]
         ctx.summary["examples"] = len(out)
-        ctx.summary["attempts"] = next_idx
+        ctx.summary["attempts"] = attempts
         for key in ("mode", "strategy", "difficulty"):
             counts: dict[str, int] = {}
             for ex in out:
@@ -120,4 +155,3 @@ class ToolGenerateBase(Stage):
                 counts[v] = counts.get(v, 0) + 1
             ctx.summary[key] = counts
         ctx.summary["live_ok"] = sum(bool(ex.metadata.get("live_ok")) for ex in out)
-        return out
