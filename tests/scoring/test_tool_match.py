@@ -10,8 +10,8 @@ import pytest
 
 from synthrun.scoring.tool_gates import ToolGateConfig, best_tool, check_all
 from synthrun.scoring.tool_match import best_match, lexical_scores, request_text, tool_text, words
+from synthrun.tools.replay import example_tools
 from synthrun.tools.spec import ToolSpec
-from synthrun.tools.stagekit import example_tools
 from tests.tools.examples import GOOD, example
 
 CFG = ToolGateConfig()
