@@ -9,9 +9,10 @@ Scores every row of tests/data/judge/tool_dev.jsonl four ways, with the embedded
 
 and prints ROC-AUC overall and per kind (good rows against that kind alone), the best-F1 threshold,
 calls and time, all measured in this one run. ``--per-kind N`` uses the first N rows of each kind
-(a quicker run), ``--skip today`` leaves a method out.
+(a quicker run), ``--skip today`` leaves a method out, ``--split held-out`` keeps the odd groups
+only (the ``best_tool`` check's knobs were tuned on the even ones: benchmarks/tool_match_tuning.py).
 
-    python benchmarks/tool_judge_quality.py [--per-kind 12] [--skip today] [--provider local]
+    python benchmarks/tool_judge_quality.py [--per-kind 12] [--skip today] [--split held-out] [--provider local]
 """
 
 from __future__ import annotations
@@ -37,12 +38,23 @@ def make_ctx(tmp: Path, name: str, provider: dict):
                         show_progress=False, seed=0)
 
 
-def load_rows(path: Path, per_kind: int | None) -> list:
+def in_split(row_id: str, split: str) -> bool:
+    """``tune``: even groups (``hdf5-06-*``), on which the best_tool check was tuned; ``held-out``: odd ones."""
+    if split == "all":
+        return True
+    parts = row_id.split("-")
+    even = len(parts) > 1 and parts[1].isdigit() and int(parts[1]) % 2 == 0
+    return even if split == "tune" else not even
+
+
+def load_rows(path: Path, per_kind: int | None, split: str = "all") -> list:
     from synthrun.tools.labelled import row_to_example
 
     rows, seen = [], {}
     for n, line in enumerate(path.read_text().splitlines(), 1):
         row = json.loads(line)
+        if not in_split(str(row.get("id", "")), split):
+            continue
         seen[row["kind"]] = seen.get(row["kind"], 0) + 1
         if per_kind is None or seen[row["kind"]] <= per_kind:
             rows.append(row_to_example(row, f"{path}:{n}"))
@@ -54,6 +66,8 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dev", type=Path, default=DEV)
     ap.add_argument("--per-kind", type=int, default=None)
+    ap.add_argument("--split", choices=["all", "tune", "held-out"], default="all",
+                    help="rows of the dev set: held-out = the odd groups the best_tool check was not tuned on")
     ap.add_argument("--skip", nargs="*", default=[], choices=["today", "prob"])
     ap.add_argument("--provider", default="local", help="conf/provider/NAME.yaml")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
@@ -66,7 +80,7 @@ def main(argv: list[str]) -> int:
     from synthrun.stages.tool_filter import FilterTools
 
     provider = yaml.safe_load((ROOT / "conf" / "provider" / f"{args.provider}.yaml").read_text())
-    examples = load_rows(args.dev, args.per_kind)
+    examples = load_rows(args.dev, args.per_kind, args.split)
     labels = {ex.id: int(ex.label) for ex in examples}
     kinds = {ex.id: ex.kind for ex in examples}
     scores: dict[str, dict[str, float]] = {}
@@ -95,7 +109,8 @@ def main(argv: list[str]) -> int:
             cost["today"] = f"{ctx.stats.calls} calls, {time.time() - t0:.1f} s"
     kind_names = sorted({k for k in kinds.values() if k != "correct"})
     header = ["method", "overall", *kind_names, "best-F1 thr", "cost"]
-    print(f"# tool judge quality: {len(examples)} rows ({sum(labels.values())} correct) from {args.dev.name}, "
+    print(f"# tool judge quality: {len(examples)} rows ({sum(labels.values())} correct, split {args.split}) from "
+          f"{args.dev.name}, "
           f"judge {provider.get('model')}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

@@ -11,6 +11,9 @@ was executed) and answers ``True`` (keep) or ``(False, reason)``; the reason lan
 * ``answer_uses_results``: the final answer states a value of every result it relies on (a
   result no later call consumes) and no number that neither the results nor the request hold.
 * ``specific_request``: the request names an object, file, dataset or quantity.
+* ``best_tool``: no offered tool the example never calls fits the request clearly better than the
+  tool it chose (MiniLM cosine + word overlap, :mod:`synthrun.scoring.tool_match`); the reason
+  starts with ``tool_not_best_match``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,13 @@ class ToolGateConfig(BaseModel):
     #: Let steps that failed to run pass ``schema`` (a later ``tool_curate`` truncates at them and
     #: re-checks what it keeps); their results never count as evidence.
     allow_failed_steps: bool = False
+    #: ``best_tool``: embedding model comparing the request with each offered tool (None: lexical only).
+    match_model: str | None = "all-MiniLM-L6-v2"
+    #: ``best_tool``: weight of the rarity-weighted word overlap beside the cosine.
+    match_lexical_weight: float = Field(default=0.03, ge=0)
+    #: ``best_tool``: fail when an offered tool the example never calls scores this much above the
+    #: chosen one (tuned on half of tests/data/judge/tool_dev.jsonl, see benchmarks/tool_match_tuning.py).
+    match_margin: float = 0.04
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -342,11 +352,23 @@ def specific_request(example: ToolExample, tools: list[ToolSpec], cfg: ToolGateC
     return False, "vague: the request names no object, file, dataset or quantity"
 
 
+def best_tool(example: ToolExample, tools: list[ToolSpec], cfg: ToolGateConfig) -> GateResult:
+    """No offered tool the example never calls fits the request clearly better than the chosen one."""
+    from synthrun.scoring.tool_match import best_match
+
+    match = best_match(example, tools, cfg.match_model, cfg.match_lexical_weight)
+    if match.margin > cfg.match_margin:
+        return False, (f"tool_not_best_match: step {match.step} calls {match.chosen}, but {match.better} fits "
+                       f"the request better (margin {match.margin:.3f} > {cfg.match_margin:g})")
+    return True
+
+
 CHECKS: dict[str, Callable[[ToolExample, list[ToolSpec], ToolGateConfig], GateResult]] = {
     "schema": schema,
     "grounded": grounded,
     "answer_uses_results": answer_uses_results,
     "specific_request": specific_request,
+    "best_tool": best_tool,
 }
 
 

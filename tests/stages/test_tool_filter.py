@@ -18,12 +18,14 @@ def test_filter_keeps_good_and_drops_bad_with_reasons(tmp_path):
     ignores = example(GOOD, answer="The call completed successfully.", ex_id="ignores")
     wrong = example([GOOD[0], ("get_by_path", {"parent": "$step1", "path": "/measurements/pressure"}), GOOD[2]],
                     ex_id="wrong")
-    records = ExecuteTools().run([good, vague, ignores, wrong], make_ctx(tmp_path, {}, "execute"))
+    dtype = example([*GOOD[:2], ("get_dtype", {"dataset": "$step2"})], extra_tools=("read_attribute",),
+                    answer="The temperature values are float32.", ex_id="wrong_tool")
+    records = ExecuteTools().run([good, vague, ignores, wrong, dtype], make_ctx(tmp_path, {}, "execute"))
     ctx = make_ctx(tmp_path, {}, "filter")
     kept = FilterTools().run(records, ctx)
     assert [e.id for e in kept] == ["good"]
     assert kept[0].metadata["checks"] == {"schema": True, "grounded": True, "answer_uses_results": True,
-                                          "specific_request": True}
+                                          "specific_request": True, "best_tool": True}
     assert kept[0].metadata["checks_score"] == 10.0
     dropped = {d["id"]: d for d in map(json.loads, (tmp_path / "filter" / "dropped.jsonl").read_text().splitlines())}
     assert dropped["vague"]["reason"] == "check_grounded" and dropped["vague"]["stage"] == "filter"
@@ -32,7 +34,9 @@ def test_filter_keeps_good_and_drops_bad_with_reasons(tmp_path):
     assert dropped["ignores"]["detail"].startswith("answer: states nothing step 3")
     assert "path=\"/measurements/pressure\"" in dropped["wrong"]["detail"]
     assert dropped["wrong"]["record"]["metadata"]["checks"]["grounded"] is False
-    assert ctx.failures == {"check_grounded": 2, "check_answer_uses_results": 1}
+    assert dropped["wrong_tool"]["reason"] == "check_best_tool"
+    assert dropped["wrong_tool"]["detail"].startswith("tool_not_best_match: step 3 calls get_dtype, but read_attribute")
+    assert ctx.failures == {"check_grounded": 2, "check_answer_uses_results": 1, "check_best_tool": 1}
     assert ctx.summary["failed"]["specific_request"] == 1
 
 
@@ -41,7 +45,7 @@ def test_filter_annotate_only_and_check_selection(tmp_path):
     records = ExecuteTools().run([vague], make_ctx(tmp_path, {}, "execute"))
     ctx = make_ctx(tmp_path, {}, "filter")
     kept = FilterTools(mode="mark").run(records, ctx)
-    assert [e.id for e in kept] == ["vague"] and kept[0].metadata["checks_score"] == 5.0
+    assert [e.id for e in kept] == ["vague"] and kept[0].metadata["checks_score"] == 6.0  # 3 of 5 checks pass
     assert kept[0].gate_failed.startswith("check_grounded: ungrounded") and ctx.failures == {"check_grounded": 1}
     kept = FilterTools(checks=["schema", "answer_uses_results"]).run(records, make_ctx(tmp_path, {}, "filter2"))
     assert [e.id for e in kept] == ["vague"]

@@ -74,3 +74,4 @@ def test_hdf5_tools_ships_a_threshold_and_the_checks():
     recipe = yaml.safe_load(open("recipes/hdf5_tools.yaml"))
     assert recipe["curate"]["threshold"] > 0 and recipe["curate"]["scoring"] == "probability"
     assert recipe["stages"].index("filter") < recipe["stages"].index("curate")
+    assert "best_tool" in recipe["filter"]["checks"], "a wrong tool is caught before the judge"
