@@ -79,6 +79,12 @@ def _on_sigterm(signum, frame) -> None:
     raise Terminated()
 
 
+def _on_sigint(signum, frame) -> None:
+    # Not signal.default_int_handler: with that one installed, asyncio.run() swaps in a handler that
+    # only cancels its task on the first Ctrl-C, and a cancelled LLM batch could let the run go on.
+    raise KeyboardInterrupt()
+
+
 def _os_error_line(exc: OSError) -> str:
     import errno
 
@@ -110,9 +116,10 @@ def run_hydra(args: list[str]) -> int:
     logging.raiseExceptions = False  # a full or read-only disk under run.log: no traceback per log line
     import threading
 
-    old_term = None
+    old_term = old_int = None
     if threading.current_thread() is threading.main_thread():
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+        old_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         main()
     except SystemExit as exc:
@@ -131,6 +138,8 @@ def run_hydra(args: list[str]) -> int:
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+        if old_int is not None:
+            signal.signal(signal.SIGINT, old_int)
         sys.argv = saved[0]
         if saved[1] is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)

@@ -35,7 +35,7 @@ def resolve_base(base_model: str | None) -> BaseModelInfo:
     Raises:
         StageError: The path does not exist or is not a model.
     """
-    from synthrun.llm import local_engine as le
+    from synthrun.llm import local_weights as le
 
     if base_model in (None, "", "smollm2", le.MODEL_NAME, f"local/{le.MODEL_NAME}"):
         try:
@@ -69,7 +69,7 @@ def resolve_base(base_model: str | None) -> BaseModelInfo:
 
 def load_base(info: BaseModelInfo) -> tuple[Any, Any]:
     """The base model (float32) and its tokenizer."""
-    from synthrun.llm.local_engine import _offline_env
+    from synthrun.llm.local_weights import _offline_env
 
     _offline_env()
     import torch

@@ -21,7 +21,7 @@ def test_truncate_at_first_bad_step(tmp_path):
     records = executed(tmp_path, bad_third, bad_first, good)
     with fake_llm({"clarity": 3, "accuracy": 3, "usefulness": 2, "difficulty": 1}) as (server, provider):
         ctx = make_ctx(tmp_path, provider, "curate")
-        kept = CurateTools(on_bad_step="truncate", threshold=5, scoring="sampled").run(records, ctx)
+        kept = CurateTools(on_bad_step="truncate", threshold=5, scoring="sampled", recheck=False).run(records, ctx)
     by_id = {e.id: e for e in kept}
     assert set(by_id) == {"t", "g"}
     t = by_id["t"]
@@ -35,6 +35,19 @@ def test_truncate_at_first_bad_step(tmp_path):
     assert [d["id"] for d in dropped] == ["d"] and "step 1 open_file" in dropped[0]["detail"]
     assert dropped[0]["reason"] == "bad_step_dropped" and dropped[0]["record"]["id"] == "d"
     assert ctx.failures["bad_step_truncated"] == 1 and ctx.failures["bad_step_dropped"] == 1
+
+
+def test_truncated_example_is_checked_again_and_dropped_when_its_calls_no_longer_fit(tmp_path):
+    # the request asks for an attribute; cut before read_attribute, get_by_path no longer fits it
+    bad_third = example([*GOOD[:2], ("read_attribute", {"handle": "$step2", "name": "nope"})], ex_id="t")
+    records = executed(tmp_path, bad_third, example(GOOD, ex_id="g"))
+    with fake_llm({"clarity": 3, "accuracy": 3, "usefulness": 2, "difficulty": 1}) as (server, provider):
+        ctx = make_ctx(tmp_path, provider, "curate")
+        kept = CurateTools(on_bad_step="truncate", threshold=5, scoring="sampled").run(records, ctx)
+    assert [e.id for e in kept] == ["g"]
+    (row,) = [json.loads(line) for line in (tmp_path / "curate" / "dropped.jsonl").read_text().splitlines()]
+    assert row["id"] == "t" and row["reason"] == "check_best_tool"
+    assert row["detail"].startswith("after truncation: tool_not_best_match: step 2 calls get_by_path")
 
 
 def test_drop_mode_and_threshold(tmp_path):
