@@ -196,3 +196,24 @@ def last_turns(turns: list[Any], role_key: str, content_key: str, user: set[str]
     if isinstance(question, str) and isinstance(answer, str):
         return question, answer
     return None
+
+
+def tool_messages_row(example: ToolExample, msgs: list[dict[str, Any]], opts: WriteOptions) -> dict[str, Any]:
+    """Close a ``messages`` tool row: the final answer turn, the tool definitions, optional metadata."""
+    msgs.append({"role": "assistant", "content": example.final_answer})
+    row: dict[str, Any] = {"messages": msgs, "tools": function_defs(example)}
+    if opts.metadata:
+        row["metadata"] = tool_row_metadata(example)
+    return row
+
+
+def parse_tool_messages(row: dict[str, Any], args_type: type) -> ReadBack | None:
+    """A ``messages`` row whose every call carries its ``arguments`` as ``args_type`` (str or dict)."""
+    msgs = row.get("messages")
+    calls = [m for m in msgs if isinstance(m, dict) and m.get("tool_calls")] if isinstance(msgs, list) else []
+    if not calls or not all(isinstance(c["tool_calls"][0].get("function", {}).get("arguments"), args_type)
+                            for c in calls):
+        return None
+    qa = last_turns(msgs, "role", "content", {"user"}, {"assistant"})  # type: ignore[arg-type]
+    reasoning = [str(c.get("content") or c["tool_calls"][0]["function"].get("name") or "") for c in calls]
+    return ReadBack(qa[0], qa[1], reasoning, split=True) if qa else None

@@ -15,10 +15,9 @@ from synthrun.formats._common import (
     as_tool_example,
     call_args,
     chat_head,
-    function_defs,
-    last_turns,
+    parse_tool_messages,
     result_text,
-    tool_row_metadata,
+    tool_messages_row,
 )
 from synthrun.records import Record
 
@@ -34,19 +33,9 @@ def write(record: Record, opts: WriteOptions) -> dict[str, Any]:
         msgs.append({"role": "assistant", "content": step.thought if opts.thoughts else "",
                      "tool_calls": [{"type": "function", "function": {"name": step.tool, "arguments": call_args(step)}}]})
         msgs.append({"role": "tool", "name": step.tool, "content": result_text(step.result)})
-    msgs.append({"role": "assistant", "content": example.final_answer})
-    row: dict[str, Any] = {"messages": msgs, "tools": function_defs(example)}
-    if opts.metadata:
-        row["metadata"] = tool_row_metadata(example)
-    return row
+    return tool_messages_row(example, msgs, opts)
 
 
 def parse(row: dict[str, Any]) -> ReadBack | None:
     """A ``messages`` row whose calls carry their arguments as objects."""
-    msgs = row.get("messages")
-    calls = [m for m in msgs if isinstance(m, dict) and m.get("tool_calls")] if isinstance(msgs, list) else []
-    if not calls or not all(isinstance(c["tool_calls"][0].get("function", {}).get("arguments"), dict) for c in calls):
-        return None
-    qa = last_turns(msgs, "role", "content", {"user"}, {"assistant"})  # type: ignore[arg-type]
-    reasoning = [str(c.get("content") or c["tool_calls"][0]["function"].get("name") or "") for c in calls]
-    return ReadBack(qa[0], qa[1], reasoning, split=True) if qa else None
+    return parse_tool_messages(row, dict)
