@@ -22,6 +22,10 @@ completion, priced with :mod:`synthrun.llm.pricing`. When the spend so far, the 
 and this estimate could pass a cap, nothing more is sent; calls in flight finish and are cached,
 the stage is kept as partial (``_PARTIAL``), downstream stages do not run, ``metrics.json`` says
 ``status: budget_exhausted`` and the command exits with :data:`EXIT_BUDGET` (4).
+
+With ``executor=ray`` the meters of a sharded stage live in one Ray actor that every worker's
+client asks before each request (:mod:`synthrun.executors.ray`), so the caps count all workers'
+calls; at most ``provider.concurrency`` calls per worker are in flight when a cap refuses.
 """
 
 from __future__ import annotations
@@ -237,43 +241,78 @@ class Ticket:
     meters: list[Meter]
 
 
+class MeterSet:
+    """Reserve/settle on a list of meters (not thread-safe by itself: callers hold a lock, or it lives
+    alone in a Ray actor that runs one method at a time, see :mod:`synthrun.executors.ray`)."""
+
+    def __init__(self, meters: list[Meter]):
+        self.meters = meters
+
+    def reserve(self, estimate: Spend) -> str | None:
+        """Reserve ``estimate`` on every meter; or return the refused cap (``label.key=value``), reserving nothing."""
+        for meter in self.meters:
+            cap = meter.stopped or meter.would_pass(estimate)
+            if cap:
+                meter.stopped = cap
+                return f"{meter.label}.{cap}"
+        for meter in self.meters:
+            meter.reserved.add(estimate)
+        return None
+
+    def settle(self, estimate: Spend, actual: Spend) -> None:
+        for meter in self.meters:
+            meter.reserved.add(estimate, -1)
+            meter.spent.add(actual)
+
+    def snapshot(self) -> list[Meter]:
+        return self.meters
+
+
+def estimate_call(messages: list[dict[str, Any]], params: dict[str, Any], price_in: float,
+                  price_out: float) -> Spend:
+    """What one request may cost: its prompt (characters / 4) plus its ``max_tokens`` as completion."""
+    p_tok = message_tokens(messages)
+    c_tok = int(params.get("max_tokens") or DEFAULT_COMPLETION)
+    return Spend(calls=1, tokens=p_tok + c_tok, usd=p_tok * price_in + c_tok * price_out)
+
+
+def actual_call(prompt_tokens: int, completion_tokens: int, price_in: float, price_out: float) -> Spend:
+    return Spend(calls=1, tokens=prompt_tokens + completion_tokens,
+                 usd=prompt_tokens * price_in + completion_tokens * price_out)
+
+
 class BudgetGuard:
     """What one stage's LLM client asks before each request it sends (see :meth:`reserve`)."""
 
     def __init__(self, budget: Budget, meters: list[Meter]):
         self.budget = budget
         self.meters = meters
-
-    def estimate(self, messages: list[dict[str, Any]], params: dict[str, Any], price_in: float,
-                 price_out: float) -> Spend:
-        p_tok = message_tokens(messages)
-        c_tok = int(params.get("max_tokens") or DEFAULT_COMPLETION)
-        return Spend(calls=1, tokens=p_tok + c_tok, usd=p_tok * price_in + c_tok * price_out)
+        self._set = MeterSet(meters)
 
     def reserve(self, messages: list[dict[str, Any]], params: dict[str, Any], price_in: float = 0.0,
                 price_out: float = 0.0) -> Ticket:
         """Reserve one call, or raise :class:`BudgetExhaustedSignal` when it could pass a cap."""
-        estimate = self.estimate(messages, params, price_in, price_out)
+        estimate = estimate_call(messages, params, price_in, price_out)
         with self.budget._lock:
-            for meter in self.meters:
-                cap = meter.stopped or meter.would_pass(estimate)
-                if cap:
-                    meter.stopped = cap
-                    raise BudgetExhaustedSignal(f"{meter.label}.{cap}")
-            for meter in self.meters:
-                meter.reserved.add(estimate)
+            refused = self._set.reserve(estimate)
+        if refused:
+            raise BudgetExhaustedSignal(refused)
         return Ticket(estimate, list(self.meters))
 
     def settle(self, ticket: Ticket, prompt_tokens: int = 0, completion_tokens: int = 0,
                price_in: float = 0.0, price_out: float = 0.0) -> None:
         """The call came back (or failed): replace its reservation with what it really used."""
-        actual = Spend(calls=1, tokens=prompt_tokens + completion_tokens,
-                       usd=prompt_tokens * price_in + completion_tokens * price_out)
+        actual = actual_call(prompt_tokens, completion_tokens, price_in, price_out)
         with self.budget._lock:
-            for meter in ticket.meters:
-                meter.reserved.add(ticket.estimate, -1)
-                meter.spent.add(actual)
+            MeterSet(ticket.meters).settle(ticket.estimate, actual)
         self.budget.maybe_save()
+
+    def adopt(self, meters: list[Meter]) -> None:
+        """Take over the spend and stops of ``meters`` (the same scopes, kept elsewhere: a Ray actor)."""
+        with self.budget._lock:
+            for mine, theirs in zip(self.meters, meters, strict=True):
+                mine.spent, mine.stopped, mine.reserved = theirs.spent, theirs.stopped, Spend()
+        self.budget.save()
 
 
 def exhausted_message(stage: str, cap: str, budget: Budget, rows_out: int, calls: int, done: int) -> str:

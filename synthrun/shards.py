@@ -94,13 +94,14 @@ class ShardJob:
     fingerprint: str
     size: int
     retryable: frozenset[str] = frozenset()
+    budget: Any = None  # a spending guard usable in a worker (executor=ray: the budget actor's), or None
 
     def context(self) -> StageContext:
         from synthrun.context import StageContext
 
         return StageContext(name=self.name, run_id=self.run_id, run_dir=self.run_dir, stage_dir=self.stage_dir,
                             provider=self.provider, cache_path=self.cache_path, prompts=self.prompts,
-                            seed=self.seed, show_progress=False)
+                            seed=self.seed, show_progress=False, budget=self.budget)
 
 
 @dataclass

@@ -35,12 +35,7 @@ def create(cfg: Any) -> Any:
     if name == "local":
         return LocalExecutor()
     if name == "ray":
-        from synthrun.budget import parse_budget
         from synthrun.executors.ray import RayExecutor
-
-        if parse_budget(cfg).any():  # the meters live in the driver; Ray workers would not see them
-            raise StageError("executor=ray does not enforce budget.* caps yet; run capped runs with the local "
-                             "executor (drop executor=ray) or drop the caps")
 
         return RayExecutor.from_settings(settings)
     raise StageError(f"executor={name!r}: unknown executor; use one of {', '.join(EXECUTORS)} "

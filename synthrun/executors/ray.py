@@ -12,16 +12,24 @@ because every worker opens the same SQLite cache file (``paths.cache_dir/llm.sql
 one committed transaction per answer): an answer one worker stored is a cache hit for all. That
 needs the run folder and cache on storage every node sees (one machine, or a shared disk that
 supports SQLite locking; not NFS). Each worker keeps ``provider.concurrency`` requests in flight.
+
+Budgets hold across workers through one Ray actor per sharded stage that owns the stage's meters (the
+run's and the stage's, :class:`synthrun.budget.MeterSet`): a worker's client asks it before every
+request it sends (:class:`RemoteGuard`, one round trip) and reports what the call used; the actor runs
+one method at a time, so the caps are checked against every worker's calls in flight. When the stage's
+shards are done the driver takes the actor's tally back (``budget.json``, the stop message).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from synthrun.budget import BudgetExhaustedSignal, MeterSet, Spend, actual_call, estimate_call
 from synthrun.shards import ShardJob, ShardResult, run_shard
 from synthrun.stage import StageError
 
@@ -47,6 +55,29 @@ def _check_reachable(address: str) -> None:
     except OSError as exc:
         raise StageError(f"executor.address={address!r}: no Ray cluster reachable there ({exc.strerror or exc}); "
                          f"start one (`ray start --head`) or drop executor.address to run a local Ray") from None
+
+
+class RemoteGuard:
+    """A worker's spending guard: every reserve and settle is one call to the stage's budget actor."""
+
+    def __init__(self, keeper: Any):
+        self.keeper = keeper
+
+    def reserve(self, messages: list[dict[str, Any]], params: dict[str, Any], price_in: float = 0.0,
+                price_out: float = 0.0) -> Spend:
+        import ray
+
+        estimate = estimate_call(messages, params, price_in, price_out)
+        refused = ray.get(self.keeper.reserve.remote(estimate))
+        if refused:
+            raise BudgetExhaustedSignal(refused)
+        return estimate
+
+    def settle(self, ticket: Spend, prompt_tokens: int = 0, completion_tokens: int = 0,
+               price_in: float = 0.0, price_out: float = 0.0) -> None:
+        import ray
+
+        ray.get(self.keeper.settle.remote(ticket, actual_call(prompt_tokens, completion_tokens, price_in, price_out)))
 
 
 class RayExecutor:
@@ -114,6 +145,11 @@ class RayExecutor:
         import ray
 
         task = ray.remote(num_cpus=1, max_retries=0)(_remote_shard)
+        guard = ctx.budget
+        keeper = None
+        if guard is not None:  # the stage's meters move into one actor that every worker asks
+            keeper = ray.remote(num_cpus=0)(MeterSet).remote(guard.meters)
+            job = dataclasses.replace(job, budget=RemoteGuard(keeper))
         job_ref = ray.put(job)
         window = self._window()
         pending: list[Any] = []
@@ -127,6 +163,9 @@ class RayExecutor:
         finally:
             for ref in pending:  # an error or Ctrl-C: stop what is still queued
                 ray.cancel(ref)
+            if keeper is not None:  # the spend of every worker, back to the run's budget
+                guard.adopt(ray.get(keeper.snapshot.remote()))
+                ray.kill(keeper)
 
     @staticmethod
     def _next(pending: list[Any]) -> ShardResult:

@@ -71,3 +71,37 @@ def test_ray_run_gives_the_local_files_and_shares_the_cache(tmp_path, monkeypatc
     curate = {s["name"]: s for s in json.loads((again / "metrics.json").read_text())["stages"]}["curate"]
     assert curate["llm_calls"] == curate["cache_hits"] == 40
     assert json.loads((on_ray / "03_curate/summary.json").read_text())["details"]["shards"]["count"] == 7
+
+
+@pytest.mark.slow
+def test_budget_holds_across_ray_workers_and_resumes_without_repeats(tmp_path, monkeypatch, local_ray, capsys):
+    """max_calls=15 over 2 workers: one actor meters both, the run stops budget_exhausted; a raised cap
+    resumes and sends only the calls still missing (the server's count proves it)."""
+    from synthrun import cli
+
+    monkeypatch.setenv("SYNTHRUN_RECIPE_PATH", str(write_rate_recipe(tmp_path, 40)))
+    monkeypatch.setenv("SYNTHRUN_OUTPUTS", str(tmp_path / "out"))
+    concurrency = 2
+    with FakeOpenAIServer(latency=0.02) as server:
+        args = ["+recipe=shardy", *provider_args(server.base_url, concurrency), "shard_size=6", "executor=ray",
+                "run_name=capped"]
+        cli._LAST_RUN.clear()
+        code = cli.main([*args, "budget.max_calls=15"])
+        first = list(server.requests)
+        err = capsys.readouterr().err
+        assert code == 4, err
+        assert "budget exhausted in stage 'curate'" in err and "budget.max_calls=15" in err
+        # two workers, each with `concurrency` calls in flight when the cap refuses
+        assert 0 < len(first) <= 15 + 2 * concurrency
+        run_dir = next(p.parent for p in (tmp_path / "out").rglob("metrics.json") if ".cache" not in p.parts)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert metrics["status"] == "budget_exhausted"
+        assert json.loads((run_dir / "budget.json").read_text())["run"]["calls"] == len(first)
+
+        cli._LAST_RUN.clear()
+        assert cli.main([*args, "budget.max_calls=100"]) == 0
+        second = server.requests[len(first):]
+    asked = [json.dumps(r["messages"], sort_keys=True) for r in first + second]
+    assert len(asked) == len(set(asked)) == 40, "every row asked once over both attempts"
+    assert json.loads((run_dir / "budget.json").read_text())["run"]["calls"] == 40
+    assert len(read_jsonl(run_dir / "03_curate/data.jsonl")) + len(read_jsonl(run_dir / "03_curate/dropped.jsonl")) == 40
