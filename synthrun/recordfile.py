@@ -2,7 +2,8 @@
 
 :class:`RecordFile` iterates a finished stage's ``data.jsonl`` without loading it; :class:`CompactRecords`
 holds validated records as their JSON text (a read-only list decoded on access) for stages that need
-all records at once; writes go through a temp file, fsync and a rename, never all in memory.
+all records at once; :class:`RecordStream` re-reads and validates them on each pass for a stage that
+reads its input in passes (``streams_input``); writes go through a temp file, fsync and a rename, never all in memory.
 """
 
 from __future__ import annotations
@@ -93,6 +94,28 @@ class CompactRecords(Sequence[Record]):
     def __iter__(self) -> Iterator[Record]:
         for b in self._lines:
             yield self._cls.model_validate_json(b)
+
+
+class RecordStream:
+    """A finished stage's records validated as a stage's input type one at a time, on every iteration.
+
+    For a stage that declares ``streams_input`` (it reads its input in passes, e.g. dedup): nothing but
+    the file path is held; a record that does not fit fails with the same one-line error as ``compact``.
+    """
+
+    def __init__(self, records: RecordFile, stage: Stage, name: str, prev: str):
+        self._file, self._stage, self._name, self._prev = records, stage, name, prev
+
+    def __len__(self) -> int:
+        return len(self._file)
+
+    def __iter__(self) -> Iterator[Record]:
+        want = self._stage.input_type
+        for i, line in enumerate(self._file.lines()):
+            try:
+                yield want.model_validate_json(line)
+            except ValidationError as exc:
+                raise misfit(self._stage, self._name, self._prev, line, i, exc) from None
 
 
 def _first_error(exc: ValidationError) -> str:
