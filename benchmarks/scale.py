@@ -42,7 +42,7 @@ load:
 filter:
   _target_: synthrun.stages.filter.Filter
   use_embeddings: false
-  gates: [interrogative, length, vague, echo, meta]
+  gates: [{gates}]
 dedup:
   _target_: synthrun.stages.dedup.Dedup
   text_field: [question, answer]
@@ -110,21 +110,21 @@ def stage(m: dict, name: str) -> dict:
     return next(s for s in m["stages"] if s["name"] == name)
 
 
-def part_a(sizes: list[int], tmp: Path, num_perm: int, shard_size: int) -> list[tuple[str, ...]]:
+def part_a(sizes: list[int], tmp: Path, num_perm: int, shard_size: int, gates: str) -> list[tuple[str, ...]]:
     rows = []
     recipes = tmp / "recipes_a"
     recipes.mkdir()
     for n in sizes:
         data = tmp / f"rows_{n}.jsonl"
         write_rows(data, n)
-        (recipes / "scale_a.yaml").write_text(RECIPE_A.format(data=data, num_perm=num_perm))
+        (recipes / "scale_a.yaml").write_text(RECIPE_A.format(data=data, num_perm=num_perm, gates=gates))
         out = tmp / f"a_{n}"
         env = {**os.environ, "SYNTHRUN_RECIPE_PATH": str(recipes), "SYNTHRUN_OUTPUTS": str(out)}
         code, wall, rss = synthrun(["+recipe=scale_a", f"shard_size={shard_size}", "progress=false"], env)
         m = metrics(out) if code == 0 else {"stages": []}
         kept = m.get("rows_final")
         times = " ".join(f"{s['name']} {s['wall_time_s']:.0f}s" for s in m["stages"])
-        rows.append((f"(a) {n:,} records: load->filter->dedup->export", f"exit {code}", f"{wall:.1f} s",
+        rows.append((f"(a) {n:,} records: load->filter({gates})->dedup->export", f"exit {code}", f"{wall:.1f} s",
                      f"peak RSS {rss / 2**30:.2f} GB", f"kept {kept:,}" if kept is not None else "-",
                      times or "-", f"input {data.stat().st_size / 2**20:.0f} MB"))
         print(" | ".join(rows[-1]), flush=True)
@@ -184,6 +184,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--shard-size", type=int, default=1000)
     ap.add_argument("--num-perm", type=int, default=128, help="MinHash permutations of the dedup stage")
+    ap.add_argument("--gates", default="interrogative, length, vague, echo, meta",
+                    help="filter gates of part (a) (comma-separated; fewer: a cheaper per-record stage)")
     ap.add_argument("--skip", default="", help="parts to skip, e.g. a or b,c")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each LLM arm, alternating (best counts)")
     args = ap.parse_args()
@@ -194,7 +196,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synthrun-scale-") as tmp:
         if "a" not in skip:
             sizes = [int(s) for s in args.records.split(",") if s.strip()]
-            rows += part_a(sizes, Path(tmp), args.num_perm, args.shard_size)
+            rows += part_a(sizes, Path(tmp), args.num_perm, args.shard_size, args.gates)
         if not {"b", "c"} <= skip:
             rows += part_bc(args.calls, args.latency, args.concurrency, args.shard_size, Path(tmp), skip,
                             args.repeats)

@@ -22,7 +22,7 @@ import hashlib
 import math
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -102,6 +102,28 @@ class _Scan:
         if name is None or name not in self.values:
             return np.full(n, -np.inf)
         return np.frombuffer(self.values[name], dtype=np.float64).copy()
+
+
+class _Rows:
+    """LSH band keys of every text with text, filled batch by batch (in one preallocated array when the
+    input's length is known, so there is no second copy at the end)."""
+
+    def __init__(self, bands: int, expect: int):
+        self.buf = np.empty((expect, bands), dtype=np.uint64)
+        self.parts: list[np.ndarray] = []
+        self.filled = 0
+
+    def add(self, part: np.ndarray) -> None:
+        if not self.parts and self.filled + len(part) <= len(self.buf):
+            self.buf[self.filled:self.filled + len(part)] = part
+            self.filled += len(part)
+        else:
+            self.parts.append(part)
+
+    def done(self, count: int) -> np.ndarray:
+        if self.parts:
+            return np.concatenate([self.buf[:self.filled], *self.parts])[:count]
+        return self.buf[:count]
 
 
 @dataclass
@@ -192,10 +214,10 @@ class Dedup(Stage):
         """Pass 1: per record only its compact keys (text hash, LSH band keys, scores); no record kept."""
         scan = _Scan(self._score_fields(), texts=[] if self.embedding_threshold is not None else None)
         bands, rows = lsh_params(self.threshold, self.num_perm) if self.minhash else (0, 0)
+        keys = _Rows(bands, len(records) if isinstance(records, Sized) else 0)
         digests = bytearray()
         live = array("q")
         batch: list[str] = []
-        parts: list[np.ndarray] = []
         for i, r in enumerate(records):
             scan.n += 1
             for name in scan.fields:
@@ -211,13 +233,13 @@ class Dedup(Stage):
             if bands:
                 batch.append(norm)
                 if len(batch) == _BATCH:
-                    parts.append(self._band_keys(batch, bands, rows))
+                    keys.add(self._band_keys(batch, bands, rows))
                     batch = []
         if batch:
-            parts.append(self._band_keys(batch, bands, rows))
+            keys.add(self._band_keys(batch, bands, rows))
         scan.live = np.frombuffer(live, dtype=np.int64).copy() if live else np.zeros(0, dtype=np.int64)
         scan.digests = np.frombuffer(bytes(digests), dtype=np.uint64).reshape(-1, 2)
-        scan.keys = np.concatenate(parts) if parts else np.zeros((len(scan.live), bands), dtype=np.uint64)
+        scan.keys = keys.done(len(scan.live))
         scan.lsh = (bands, rows)
         return scan
 
@@ -272,7 +294,8 @@ class Dedup(Stage):
         timer.lap("exact_s")
         cand = np.zeros((0, 2), dtype=np.int64)
         if self.minhash and len(reps) > 1:
-            cand = band_pairs(scan.keys[reps])
+            cand = band_pairs(scan.keys[reps] if len(reps) < len(scan.keys) else scan.keys)
+        scan.keys = np.zeros((0, 0), dtype=np.uint64)  # 8 bytes per band and text: not needed any more
         reps_rec = scan.live[reps]
         cand_records = reps_rec[cand] if len(cand) else cand
         if self.embedding_threshold is not None and len(reps) > 1 and scan.texts is not None:
@@ -326,7 +349,7 @@ class Dedup(Stage):
                 yield record if extra is None else record.model_copy(update={"absorbed_ids": extra})
 
     def run(self, records: Iterable[Record], ctx: StageContext) -> list[Record] | Iterator[Record]:  # type: ignore[override]
-        """Keep one record per duplicate group. A list gives a list; a re-iterable stream (the runner's
+        """Keep one record per duplicate group. A list (any sequence) gives a list; a re-iterable stream (the runner's
         :class:`~synthrun.recordfile.RecordStream`) is read in passes and the kept records are streamed."""
         timer = _Laps()
         plan = self._decide(records, ctx, timer)
@@ -358,4 +381,4 @@ class Dedup(Stage):
             "no_text": int(n - len(plan.scan.live)), "keep_by": plan.field, "timings": timer.timings,
         })
         out = self._emit(records, keep, ids)
-        return list(out) if isinstance(records, list | tuple) else out
+        return list(out) if isinstance(records, Sequence) else out
