@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, overload
 
@@ -184,6 +185,28 @@ def atomic_lines(path: Path, lines: Iterable[str]) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return n
+
+
+@contextmanager
+def streamed_lines(path: Path) -> Iterator[Callable[[str], None]]:
+    """Write lines (no newlines) to ``path`` one by one through a temp file; fsync and rename on success,
+    remove the temp file on any error (what was at ``path`` stays)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, file_mode())
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+
+            def write(line: str) -> None:
+                fh.write(line + "\n")
+
+            yield write
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def concat(parts: Iterable[Path], dest: Path) -> None:
