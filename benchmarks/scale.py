@@ -1,11 +1,12 @@
 """Scale of a synthrun run: memory over a million records, and LLM throughput through shards and on Ray.
 
     python benchmarks/scale.py [--records 100000,1000000] [--calls 50000] [--latency 0.02]
-                               [--concurrency 32] [--shard-size 1000] [--skip a,b,c]
+                               [--concurrency 32] [--shard-size 1000] [--skip a,b,c] [--gates G1,G2]
 
 (a) ``records`` QA rows (10% exact repeats) through load -> filter (per-record gates, no LLM) ->
     dedup (exact + MinHash) -> export, each size in a child ``synthrun`` process: its peak RSS
     (``wait4``), wall time and rows kept. Goal: < 2 GB at 1M, growing less than the input.
+    ``--gates`` picks the filter's gates (fewer: a cheaper per-record stage, same memory path).
 (b) ``calls`` LLM ratings (load -> curate) against the loopback OpenAI-compatible server
     (tests/llm/fake_openai_server.py, ``latency`` s per request) through shards of ``shard-size``,
     and the same stage unsharded (shard_size above the row count: one client over every request),

@@ -14,6 +14,14 @@ and each group keeps its best-rated member, which lists the others in
    also joins its second-nearest group, so pairs near a border are not missed).
 
 The MinHash parts live in :mod:`synthrun.minhash` (``compare`` and ingest use them too).
+
+Memory: the stage reads its input in passes (``streams_input``: for a big input the runner hands it a
+re-iterable :class:`~synthrun.recordfile.RecordStream`, not a list). Pass 1 keeps per record 8 bytes per
+``keep_by`` candidate field and, per record with text, its index, a 16-byte hash of its normalised text
+and 8 bytes per LSH band (14 bands at the defaults): ~150 bytes, no record and no text (unless the
+embedding pass is on: it needs the distinct texts). Pass 2 reads again only to verify the LSH candidate
+pairs (their n-grams) and to take the ids of the records in a group; pass 3 streams the kept records.
+A list in gives a list out, as before.
 """
 
 from __future__ import annotations
