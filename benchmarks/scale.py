@@ -1,11 +1,13 @@
 """Scale of a synthrun run: memory over a million records, and LLM throughput through shards and on Ray.
 
     python benchmarks/scale.py [--records 100000,1000000] [--calls 50000] [--latency 0.02]
-                               [--concurrency 32] [--shard-size 1000] [--skip a,b,c]
+                               [--concurrency 32] [--shard-size 1000] [--skip a,b,c] [--gates G1,G2]
 
 (a) ``records`` QA rows (10% exact repeats) through load -> filter (per-record gates, no LLM) ->
     dedup (exact + MinHash) -> export, each size in a child ``synthrun`` process: its peak RSS
     (``wait4``), wall time and rows kept. Goal: < 2 GB at 1M, growing less than the input.
+    ``--gates`` picks the filter's gates (fewer: a cheaper per-record stage, same memory path;
+    ``none``: no filter stage).
 (b) ``calls`` LLM ratings (load -> curate) against the loopback OpenAI-compatible server
     (tests/llm/fake_openai_server.py, ``latency`` s per request) through shards of ``shard-size``,
     and the same stage unsharded (shard_size above the row count: one client over every request),
@@ -35,15 +37,11 @@ from tests.llm.fake_openai_server import FakeOpenAIServerProcess  # noqa: E402
 
 RECIPE_A = """# @package _global_
 recipe_name: scale_a
-stages: [load, filter, dedup, export]
+stages: [load, {filter_stage}dedup, export]
 load:
   _target_: synthrun.stages.load_records.LoadRecords
   path: {data}
-filter:
-  _target_: synthrun.stages.filter.Filter
-  use_embeddings: false
-  gates: [interrogative, length, vague, echo, meta]
-dedup:
+{filter_block}dedup:
   _target_: synthrun.stages.dedup.Dedup
   text_field: [question, answer]
   num_perm: {num_perm}
@@ -110,21 +108,37 @@ def stage(m: dict, name: str) -> dict:
     return next(s for s in m["stages"] if s["name"] == name)
 
 
-def part_a(sizes: list[int], tmp: Path, num_perm: int, shard_size: int) -> list[tuple[str, ...]]:
+FILTER = """filter:
+  _target_: synthrun.stages.filter.Filter
+  use_embeddings: false
+  gates: [{gates}]
+"""
+
+
+def _recipe_a(data: Path, num_perm: int, gates: str) -> str:
+    """The part (a) recipe; ``gates`` ``none``: no filter stage (load -> dedup -> export)."""
+    if gates.strip() == "none":
+        return RECIPE_A.format(data=data, num_perm=num_perm, filter_stage="", filter_block="")
+    return RECIPE_A.format(data=data, num_perm=num_perm, filter_stage="filter, ",
+                           filter_block=FILTER.format(gates=gates))
+
+
+def part_a(sizes: list[int], tmp: Path, num_perm: int, shard_size: int, gates: str) -> list[tuple[str, ...]]:
     rows = []
     recipes = tmp / "recipes_a"
     recipes.mkdir()
     for n in sizes:
         data = tmp / f"rows_{n}.jsonl"
         write_rows(data, n)
-        (recipes / "scale_a.yaml").write_text(RECIPE_A.format(data=data, num_perm=num_perm))
+        (recipes / "scale_a.yaml").write_text(_recipe_a(data, num_perm, gates))
         out = tmp / f"a_{n}"
         env = {**os.environ, "SYNTHRUN_RECIPE_PATH": str(recipes), "SYNTHRUN_OUTPUTS": str(out)}
         code, wall, rss = synthrun(["+recipe=scale_a", f"shard_size={shard_size}", "progress=false"], env)
         m = metrics(out) if code == 0 else {"stages": []}
         kept = m.get("rows_final")
         times = " ".join(f"{s['name']} {s['wall_time_s']:.0f}s" for s in m["stages"])
-        rows.append((f"(a) {n:,} records: load->filter->dedup->export", f"exit {code}", f"{wall:.1f} s",
+        chain = "load->dedup->export" if gates.strip() == "none" else f"load->filter({gates})->dedup->export"
+        rows.append((f"(a) {n:,} records: {chain}", f"exit {code}", f"{wall:.1f} s",
                      f"peak RSS {rss / 2**30:.2f} GB", f"kept {kept:,}" if kept is not None else "-",
                      times or "-", f"input {data.stat().st_size / 2**20:.0f} MB"))
         print(" | ".join(rows[-1]), flush=True)
@@ -184,6 +198,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--shard-size", type=int, default=1000)
     ap.add_argument("--num-perm", type=int, default=128, help="MinHash permutations of the dedup stage")
+    ap.add_argument("--gates", default="interrogative, length, vague, echo, meta",
+                    help="filter gates of part (a) (comma-separated; fewer: a cheaper per-record stage; "
+                         "none: no filter stage)")
     ap.add_argument("--skip", default="", help="parts to skip, e.g. a or b,c")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each LLM arm, alternating (best counts)")
     args = ap.parse_args()
@@ -194,7 +211,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synthrun-scale-") as tmp:
         if "a" not in skip:
             sizes = [int(s) for s in args.records.split(",") if s.strip()]
-            rows += part_a(sizes, Path(tmp), args.num_perm, args.shard_size)
+            rows += part_a(sizes, Path(tmp), args.num_perm, args.shard_size, args.gates)
         if not {"b", "c"} <= skip:
             rows += part_bc(args.calls, args.latency, args.concurrency, args.shard_size, Path(tmp), skip,
                             args.repeats)

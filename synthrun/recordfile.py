@@ -2,7 +2,8 @@
 
 :class:`RecordFile` iterates a finished stage's ``data.jsonl`` without loading it; :class:`CompactRecords`
 holds validated records as their JSON text (a read-only list decoded on access) for stages that need
-all records at once; writes go through a temp file, fsync and a rename, never all in memory.
+all records at once; :class:`RecordStream` re-reads and validates them on each pass for a stage that
+reads its input in passes (``streams_input``); writes go through a temp file, fsync and a rename, never all in memory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, overload
 
@@ -95,6 +97,28 @@ class CompactRecords(Sequence[Record]):
             yield self._cls.model_validate_json(b)
 
 
+class RecordStream:
+    """A finished stage's records validated as a stage's input type one at a time, on every iteration.
+
+    For a stage that declares ``streams_input`` (it reads its input in passes, e.g. dedup): nothing but
+    the file path is held; a record that does not fit fails with the same one-line error as ``compact``.
+    """
+
+    def __init__(self, records: RecordFile, stage: Stage, name: str, prev: str):
+        self._file, self._stage, self._name, self._prev = records, stage, name, prev
+
+    def __len__(self) -> int:
+        return len(self._file)
+
+    def __iter__(self) -> Iterator[Record]:
+        want = self._stage.input_type
+        for i, line in enumerate(self._file.lines()):
+            try:
+                yield want.model_validate_json(line)
+            except ValidationError as exc:
+                raise misfit(self._stage, self._name, self._prev, line, i, exc) from None
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ()))
@@ -161,6 +185,28 @@ def atomic_lines(path: Path, lines: Iterable[str]) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return n
+
+
+@contextmanager
+def streamed_lines(path: Path) -> Iterator[Callable[[str], None]]:
+    """Write lines (no newlines) to ``path`` one by one through a temp file; fsync and rename on success,
+    remove the temp file on any error (what was at ``path`` stays)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, file_mode())
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+
+            def write(line: str) -> None:
+                fh.write(line + "\n")
+
+            yield write
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def concat(parts: Iterable[Path], dest: Path) -> None:

@@ -313,7 +313,10 @@ def _execute(stage: Stage, records: Any, ctx: StageContext, sm: StageMetrics, jo
     if stage.source:
         inputs: Any = []
     elif isinstance(records, shards.RecordFile) and len(records) > job.size:
-        inputs = shards.compact(records, stage, job.name, job.prev)
+        if getattr(stage, "streams_input", False):  # it reads its input in passes (dedup): hold nothing
+            inputs = shards.RecordStream(records, stage, job.name, job.prev)
+        else:
+            inputs = shards.compact(records, stage, job.name, job.prev)
     else:
         inputs = _coerce(records, stage, job.name, job.prev)
     sm.rows_in = len(inputs)

@@ -16,7 +16,8 @@ file everything downstream reads, byte for byte what one unsharded call would wr
 
 Memory stays bounded by the shard size: input shards are read lazily from the previous stage's
 ``data.jsonl`` (:class:`RecordFile`), and a stage that needs all its records at once gets them as
-:class:`CompactRecords` (their JSON text, decoded on access) when there are more than a shard.
+:class:`CompactRecords` (their JSON text, decoded on access) when there are more than a shard, or, if
+it declares ``streams_input`` (dedup), as a :class:`RecordStream` it reads in passes (nothing held).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from synthrun.recordfile import (
     SHARDS,
     CompactRecords,
     RecordFile,
+    RecordStream,
     atomic_lines,
     cleanup,
     collect,
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("synthrun")
 DEFAULT_SHARD_SIZE = 1000
-__all__ = ["CompactRecords", "RecordFile", "cleanup", "collect", "compact", "count_lines", "file_digest", "keep",
+__all__ = ["CompactRecords", "RecordFile", "RecordStream", "cleanup", "collect", "compact", "count_lines", "file_digest", "keep",
            "load", "save"]
 
 

@@ -152,3 +152,18 @@ def test_sigkill_mid_stage_resumes_after_the_last_finished_shard(tmp_path):
     details = json.loads((run_dir / "03_curate/summary.json").read_text())["details"]
     assert details["shards"] == {"count": 10, "size": 6, "resumed": len(done)}
     assert _stage(run_dir, "curate")["llm_calls"] == 60  # earlier shards' calls are counted once
+
+
+def test_a_stage_reading_in_passes_gets_a_stream_that_validates_each_record(tmp_path):
+    from synthrun.recordfile import RecordStream
+
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in qa_rows(3)) + json.dumps({"id": "x1"}) + "\n")
+    stream = RecordStream(RecordFile(path), type("S", (), {"input_type": QAPair})(), "curate", "load")  # type: ignore[arg-type]
+    assert len(stream) == 4 and Dedup.streams_input
+    seen = []
+    with pytest.raises(StageError, match="record x1 from 'load' does not fit"):
+        for record in stream:
+            seen.append(record.id)
+    assert seen == ["q00000", "q00001", "q00002"] and all(isinstance(r, str) for r in seen)
+    assert [r.id for r in RecordStream(RecordFile(path), Dedup(), "dedup", "load")][:2] == ["q00000", "q00001"]

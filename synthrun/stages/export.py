@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,7 +11,8 @@ from pydantic import field_validator
 
 from synthrun.context import StageContext
 from synthrun.formats import CotStyle, FormatError, convert, names, specialize
-from synthrun.io import write_jsonl
+from synthrun.io import dumps, write_jsonl
+from synthrun.recordfile import streamed_lines
 from synthrun.records import Record
 from synthrun.stage import Stage, StageError
 from synthrun.stages.dataset_files import declare
@@ -49,6 +51,9 @@ class Export(Stage):
     include_provenance: bool = False
     filename: str | None = None
 
+    #: With an absolute ``filename`` it gets all records at once: then as a stream, written as it is read.
+    streams_input: ClassVar[bool] = True
+
     @property
     def needs_all_records(self) -> bool:  # type: ignore[override]
         """Per record (the shards' files are joined) unless the file is outside the stage folder."""
@@ -61,10 +66,8 @@ class Export(Stage):
             raise ValueError(f"unknown export format {value!r}; use one of {', '.join(names('qa'))}")
         return value
 
-    def run(self, records: list[Record], ctx: StageContext) -> list[Record]:
-        kept: list[Record] = []
-        rows: list[dict] = []
-        dropped: Counter[str] = Counter()
+    def _convert(self, records: Iterable[Record], dropped: Counter[str]) -> Iterator[tuple[Record, dict]]:
+        """(record, training row) of every record kept; what is dropped is counted in ``dropped``."""
         for record in records:
             record = specialize(record)
             if self.threshold is not None:
@@ -80,20 +83,47 @@ class Export(Stage):
                               cot_style=self.cot_style, include_provenance=self.include_provenance)
             except FormatError as exc:
                 raise StageError(f"export: {exc}") from None
-            rows.append(row)
-            kept.append(record)
+            yield record, row
+
+    def _finish(self, ctx: StageContext, path: Path, count_in: int, count_out: int, dropped: Counter[str]) -> None:
         for reason, n in dropped.items():
             ctx.fail(reason, n)
-        path = dataset_path(ctx.stage_dir, self.format, self.filename)
-        write_jsonl(path, rows)
         declare(ctx.summary, {path.name: path})
         ctx.summary.update({
             "dataset_file": str(path),
             "format": self.format,
-            "input": len(records),
-            "exported": len(rows),
+            "input": count_in,
+            "exported": count_out,
             "dropped": dict(dropped),
             "threshold": self.threshold,
         })
-        ctx.log.info("exported %d of %d records to %s", len(rows), len(records), path)
-        return kept
+        ctx.log.info("exported %d of %d records to %s", count_out, count_in, path)
+
+    def run(self, records: Iterable[Record], ctx: StageContext) -> list[Record] | Iterator[Record]:  # type: ignore[override]
+        """Export a list (any sequence) and return the kept records; a stream (the runner's
+        :class:`~synthrun.recordfile.RecordStream`, for a file outside the stage folder) is exported as
+        it is read and the kept records are streamed on."""
+        dropped: Counter[str] = Counter()
+        path = dataset_path(ctx.stage_dir, self.format, self.filename)
+        if not isinstance(records, Sequence):
+            return self._stream(records, ctx, path, dropped)
+        pairs = list(self._convert(records, dropped))
+        write_jsonl(path, [row for _, row in pairs])
+        self._finish(ctx, path, len(records), len(pairs), dropped)
+        return [record for record, _ in pairs]
+
+    def _stream(self, records: Iterable[Record], ctx: StageContext, path: Path,
+                dropped: Counter[str]) -> Iterator[Record]:
+        counted = [0, 0]
+
+        def inputs() -> Iterator[Record]:
+            for record in records:
+                counted[0] += 1
+                yield record
+
+        with streamed_lines(path) as write:
+            for record, row in self._convert(inputs(), dropped):
+                counted[1] += 1
+                write(dumps(row))
+                yield record
+        self._finish(ctx, path, counted[0], counted[1], dropped)

@@ -157,3 +157,50 @@ def test_cached_embeddings_are_used_without_the_model(tmp_path, monkeypatch):
     out = Dedup(minhash=False, embedding_threshold=0.99, cache_dir=str(tmp_path / "emb")).run(
         [_rec(i, t) for i, t in enumerate(texts)], _ctx(tmp_path))
     assert [r.id for r in out] == [f"r{i}" for i in range(len(DISTINCT))] and out[6].absorbed_ids == ["r8"]
+
+
+class _Passes:
+    """A re-iterable record stream that counts how often it is read (as the runner's RecordStream is)."""
+
+    def __init__(self, path):
+        self.path, self.reads = path, 0
+
+    def __iter__(self):
+        self.reads += 1
+        for line in self.path.read_text().splitlines():
+            yield Record.model_validate_json(line)
+
+
+def test_dedup_on_a_record_file_stream_gives_what_it_gives_on_a_list(tmp_path):
+    from synthrun.recordfile import RecordFile, RecordStream
+
+    rows = [_rec(i, q, total=5) for i, q in enumerate(DISTINCT)]
+    rows += [_rec(10, "how do I REVERSE a list in python", total=8),
+             _rec(11, "What does the yield keyword do in a Python functions?", total=3),
+             _rec(12, "What causes the phases of the moon??"), Record(id="e1"),
+             _rec(13, "Why do stars twinkle, but planets mostly don't?", total=9, absorbed_ids=["old"])]
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(r.model_dump_json() + "\n" for r in rows))
+    (tmp_path / "list").mkdir()
+    (tmp_path / "stream").mkdir()
+    stage = Dedup()
+    ctx_list = StageContext(name="dedup", run_id="t", run_dir=tmp_path, stage_dir=tmp_path / "list")
+    as_list = stage.run(list(rows), ctx_list)
+    ctx_stream = StageContext(name="dedup", run_id="t", run_dir=tmp_path, stage_dir=tmp_path / "stream")
+    stream = _Passes(path)
+    out = stage.run(stream, ctx_stream)
+    assert not isinstance(out, list), "a stream in, a stream out: the kept records are not held"
+    streamed = list(out)
+    assert stream.reads == 3, "pass 1 keys, pass 2 group members, pass 3 the kept records"
+    assert [r.model_dump() for r in streamed] == [r.model_dump() for r in as_list]
+    assert [r.id for r in streamed] == ["r1", "r2", "r3", "r4", "r6", "r7", "r10", "e1", "r13"]
+    assert {r.id: r.absorbed_ids for r in streamed if getattr(r, "absorbed_ids", None)} == {
+        "r10": ["r0"], "r1": ["r11"], "r4": ["r12"], "r13": ["old", "r5"]}
+    assert ctx_stream.failures == ctx_list.failures == {"duplicate": 4}
+    drop = ("timings",)
+    assert {k: v for k, v in ctx_stream.summary.items() if k not in drop} == \
+        {k: v for k, v in ctx_list.summary.items() if k not in drop}
+    assert (tmp_path / "stream" / "duplicate_groups.jsonl").read_text() == \
+        (tmp_path / "list" / "duplicate_groups.jsonl").read_text()
+    via_runner = list(stage.run(RecordStream(RecordFile(path), stage, "dedup", "load"), _ctx(tmp_path)))
+    assert [r.model_dump() for r in via_runner] == [r.model_dump() for r in as_list]

@@ -118,3 +118,28 @@ def test_chatml_renders_through_the_embedded_models_chat_template(tmp_path, monk
     assert "<|im_start|>assistant\nIt is number 1.<|im_end|>" in text
     encoded = tokenizer.apply_chat_template(rows[0]["messages"], tokenize=True, return_dict=True)
     assert tokenizer.decode(encoded["input_ids"]) == text
+
+
+def test_a_stream_is_exported_as_it_is_read_like_a_list(tmp_path):
+    from synthrun.recordfile import RecordFile, RecordStream
+
+    records = [_qa(1, 9), _qa(2, 5), _qa(3, 7), _qa(4, None)]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(r.model_dump_json() + "\n" for r in records))
+    target = tmp_path / "out" / "all.jsonl"
+    stage = Export(format="sharegpt", threshold=7, filename=str(target))
+    assert stage.needs_all_records and stage.streams_input
+    ctx_list = _ctx(tmp_path / "a")
+    as_list = stage.run(records, ctx_list)
+    from_list = target.read_text()
+    target.unlink()
+    ctx = _ctx(tmp_path / "b")
+    out = stage.run(RecordStream(RecordFile(data), stage, "export", "rate"), ctx)
+    assert not isinstance(out, list) and not target.exists(), "nothing done before the stream is read"
+    assert [r.model_dump() for r in out] == [r.model_dump() for r in as_list]
+    assert target.read_text() == from_list and len(_read(target)) == 2
+    assert ctx.summary == ctx_list.summary and ctx.failures == ctx_list.failures
+    bad = Export(format="sharegpt", filename=str(target)).run(iter([_qa(5, 1), Record(id="x", foo=1)]), ctx)
+    with pytest.raises(StageError, match="record x has no question/answer"):
+        list(bad)
+    assert target.read_text() == from_list and not list(target.parent.glob(".*.tmp")), "old file kept"
