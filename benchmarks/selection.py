@@ -22,8 +22,9 @@ is pre-filled with 384-d vectors built from topic centres plus noise: a planted 
 sits at cosine ~0.97 from its original, a sibling at ~0.8, unrelated questions of one topic
 at ~0.3. The stages then run their normal cached path (no model is loaded). ``--model-sample``
 times real MiniLM embedding of a few hundred texts. ``--real N`` instead embeds N REAL texts
-(stdlib docstrings, 10 % planted near-duplicates) with the default route (onnxruntime), prints
-texts/s, the cosine agreement with the torch route and dedup precision/recall on those vectors.
+(stdlib docstrings or short QA texts, 10 % planted near-duplicates) with each embedding route and
+prints texts/s, agreement with torch and between routes, dedup precision/recall and coverage
+overlap on those vectors: see benchmarks/selection_real.py.
 """
 
 from __future__ import annotations
@@ -264,6 +265,7 @@ def worker(stage: str, n: int, cache_dir: Path, seed: int, repeat: int = 1) -> d
             result["quality"] = pair_metrics(rows, out)
         if stage == "coverage":
             result["topics_covered"] = len({r.topic for r in out}) / TOPICS
+            result["ids"] = [r.id for r in out]
         if ctx.summary.get("embeddings", {}).get("embedded"):
             result["warning"] = "some texts were not in the cache and were embedded by the model"
         return result
@@ -282,72 +284,6 @@ def model_sample(k: int, seed: int) -> dict:
     emb.embed([r["question"] for r in rows[:k]])
     wall = time.perf_counter() - t0
     return {"k": k, "load_s": load, "wall_s": wall, "per_s": k / wall, "backend": emb.backend}
-
-
-def real_corpus(n: int, seed: int = 0) -> list[dict]:
-    """``n`` rows of real English text (Python standard-library docstrings), 10 % planted near-duplicates."""
-    import ast
-    import sysconfig
-
-    texts: list[str] = []
-    seen = set(texts)
-    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
-        try:
-            tree = ast.parse(path.read_text(errors="replace"))
-        except (SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                doc = " ".join((ast.get_docstring(node) or "").split())[:400]
-                if len(doc) >= 40 and doc not in seen:
-                    seen.add(doc)
-                    texts.append(doc)
-        if len(texts) >= n:
-            break
-    rng = random.Random(seed)
-    n_dup = int(n * DUP_RATE)
-    base = texts[: n - n_dup]
-    rows = [{"question": t, "group": i} for i, t in enumerate(base)]
-    for src in rng.sample(range(len(base)), min(n_dup, len(base))):
-        words = base[src].split()
-        k = rng.randrange(len(words))
-        edited = words[:k] + words[k + 1:] if rng.random() < 0.5 else words[:k] + [words[k].upper()] + words[k + 1:]
-        rows.append({"question": " ".join(edited), "group": src})
-    rng.shuffle(rows)
-    for i, row in enumerate(rows):
-        row["id"] = f"r{i:06d}"
-        row["answer"] = ""
-        row["rating"] = {"total": rng.randint(1, 10)}
-        row["topic"] = 0
-    return rows
-
-
-def real_embeddings(n: int, torch_sample: int, seed: int) -> dict:
-    """Embed ``n`` real texts with the fast route; compare with the torch route on ``torch_sample`` of them."""
-    from synthrun.embeddings import Embedder
-    from synthrun.textfields import prompt_text
-
-    rows = real_corpus(n, seed)
-    texts = [prompt_text(r) for r in rows]
-    fast = Embedder()
-    fast.embed(["warm up"])
-    c0, t0 = time.process_time(), time.perf_counter()
-    vecs = fast.embed(texts)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    k, slow = min(torch_sample, len(texts)), Embedder(backend="torch")
-    slow.embed(["warm up"])
-    t1 = time.perf_counter()
-    ref = slow.embed(texts[:k])
-    torch_wall = time.perf_counter() - t1
-    cos = (vecs[:k] * ref).sum(axis=1)
-    sims_fast, sims_ref = vecs[:k] @ vecs[:k].T, ref @ ref.T
-    upper = np.triu(np.ones((k, k), dtype=bool), 1)
-    pf = set(zip(*np.nonzero((sims_fast >= EMB_THRESHOLD) & upper), strict=True))
-    pr = set(zip(*np.nonzero((sims_ref >= EMB_THRESHOLD) & upper), strict=True))
-    return {"n": len(texts), "backend": fast.backend, "wall_s": wall, "cpu_s": cpu, "per_s": len(texts) / wall,
-            "torch_k": k, "torch_per_s": k / torch_wall, "min_cos": float(cos.min()), "mean_cos": float(cos.mean()),
-            "pairs_fast": len(pf), "pairs_torch": len(pr), "pairs_common": len(pf & pr),
-            "rows": rows, "vecs": vecs}
 
 
 def _spawn(args: list[str]) -> dict:
@@ -371,9 +307,14 @@ def main() -> None:  # noqa: C901 - argument handling and one report section per
     parser.add_argument("--sample", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--real", type=int, default=0,
                         help="also embed this many REAL texts (stdlib docstrings) and run dedup on those vectors")
-    parser.add_argument("--torch-sample", type=int, default=1000, help="real texts also embedded by torch (agreement)")
+    parser.add_argument("--torch-sample", type=int, default=200, help="real texts also embedded by torch (agreement)")
+    parser.add_argument("--corpus", choices=["docstrings", "qa"], default="docstrings", help="the --real texts")
+    parser.add_argument("--routes", nargs="+", default=["onnx", "onnx-int8"], help="--real: embedding routes timed")
+    parser.add_argument("--batch-size", type=int, default=64, help="--real: texts per forward pass")
     args = parser.parse_args()
     if args.real:
+        from selection_real import run_real  # the real-embedding report (benchmarks/selection_real.py)
+
         run_real(args)
     elif not _subcommand(args):
         run_sizes(args)
@@ -471,29 +412,6 @@ def run_sizes(args: argparse.Namespace) -> None:
         import shutil
 
         shutil.rmtree(root, ignore_errors=True)
-
-
-def run_real(args: argparse.Namespace) -> None:
-    """``--real N``: real texts, real embeddings (fast route timed, agreement with torch), dedup P/R on them."""
-    root = args.keep or Path(tempfile.mkdtemp(prefix="synthrun-bench-real-"))
-    cache = root / f"emb-real-{args.real}"
-    r = real_embeddings(args.real, args.torch_sample, args.seed)
-    print(f"real texts: {r['n']} stdlib docstrings ({DUP_RATE:.0%} planted near-duplicates: one word dropped or "
-          f"upper-cased); load {os.getloadavg()} on {os.cpu_count()} CPUs")
-    print(f"  {r['backend']} route: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU = {r['per_s']:.0f} texts/s "
-          f"({r['n'] / r['cpu_s']:.0f} texts per CPU-second); torch route on {r['torch_k']}: {r['torch_per_s']:.0f} texts/s")
-    print(f"  agreement on {r['torch_k']} texts: cosine(fast, torch) min {r['min_cos']:.6f} mean {r['mean_cos']:.6f}; "
-          f"pairs >= {EMB_THRESHOLD}: fast {r['pairs_fast']}, torch {r['pairs_torch']}, common {r['pairs_common']}")
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache.parent / f"corpus-{args.real}-{args.seed}.pkl", "wb") as fh:
-        pickle.dump((r["rows"], r["vecs"]), fh)
-    prefill_cache(r["rows"], r["vecs"], cache)
-    d = _spawn(["--worker", "dedup", str(args.real), str(cache), "--seed", str(args.seed), "--repeat", "1"])
-    q = d["quality"]
-    print(f"  dedup on the real vectors: precision {q['precision']:.3f} recall {q['recall']:.3f} "
-          f"({q['pred_pairs']} predicted / {q['true_pairs']} planted pairs), {d['wall_s']:.1f} s")
-    if not args.keep:
-        __import__("shutil").rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

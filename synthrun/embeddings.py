@@ -73,35 +73,40 @@ def resolve_model(name: str) -> tuple[str, str]:
     return name, name
 
 
-def embed_backend(source: str, wanted: str | None = None) -> str:
-    """``onnx`` or ``torch``: the route used for the model at ``source``.
+_BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
 
-    ``wanted`` (or env ``SYNTHRUN_EMBED_BACKEND``): ``auto`` (default: onnxruntime when it is installed
-    and the model is a mean-pooling sentence-transformers folder, see :mod:`synthrun.embeddings_onnx`),
-    ``onnx`` (the same, with a warning when it cannot be used) or ``torch``.
+
+def embed_backend(source: str, wanted: str | None = None) -> str:
+    """``onnx``, ``onnx-int8`` or ``torch``: the route used for the model at ``source``.
+
+    ``wanted`` (or env ``SYNTHRUN_EMBED_BACKEND``): ``auto`` (default: ``onnx`` when onnxruntime is
+    installed and the model is a mean-pooling sentence-transformers folder, see
+    :mod:`synthrun.embeddings_onnx`), ``onnx`` (the fused float graph: the torch vectors to rounding;
+    a warning when it cannot be used), ``onnx-int8`` (int8 weights: faster, cosine ~0.98-0.99 to the
+    float vectors, cached apart from them) or ``torch``.
     """
     choice = (wanted or os.environ.get("SYNTHRUN_EMBED_BACKEND") or "auto").strip().lower()
-    if choice not in ("auto", "onnx", "torch"):
-        raise StageError(f"embedding backend must be auto, onnx or torch, got {choice!r}")
+    if choice not in _BACKENDS:
+        raise StageError(f"embedding backend must be one of {', '.join(_BACKENDS)}, got {choice!r}")
     if choice == "torch":
         return "torch"
     from synthrun import embeddings_onnx
 
     if Path(source).is_dir() and embeddings_onnx.available(source):
-        return "onnx"
-    if choice == "onnx":
+        return "onnx-int8" if choice == "onnx-int8" else "onnx"
+    if choice != "auto":
         log.warning("onnxruntime route unavailable for %s (onnxruntime missing or model unsupported); using torch",
                     source)
     return "torch"
 
 
 @lru_cache(maxsize=4)
-def load_onnx(source: str) -> Any:
-    """The onnxruntime encoder of ``source`` (exported from its weights on first use); None if that fails."""
+def load_onnx(source: str, variant: str = "opt") -> Any:
+    """The onnxruntime encoder of ``source`` (built from its weights on first use); None if that fails."""
     from synthrun.embeddings_onnx import OnnxEncoder
 
     try:
-        return OnnxEncoder(source)
+        return OnnxEncoder(source, variant=variant)
     except Exception as exc:  # noqa: BLE001 - any failure: the torch route gives the same vectors
         log.warning("onnxruntime route for %s failed (%s); using torch", source, str(exc).splitlines()[0] if str(exc)
                     else type(exc).__name__)
@@ -258,8 +263,9 @@ class Embedder:
         cache_dir: Cache folder, or None for no disk cache.
         batch_size: Texts per forward pass.
         device: Torch device.
-        backend: ``auto``, ``onnx`` or ``torch`` (see :func:`embed_backend`); on CPU the onnxruntime
-            route is several times faster and gives the same vectors.
+        backend: ``auto``, ``onnx``, ``onnx-int8`` or ``torch`` (see :func:`embed_backend`); on CPU the
+            onnxruntime route is several times faster and gives the same vectors. ``onnx-int8`` vectors
+            differ slightly, so they are cached under their own key (``<model>#int8``).
 
     Attributes:
         hits: Texts found in the cache so far.
@@ -269,10 +275,12 @@ class Embedder:
     def __init__(self, model: str = DEFAULT_MODEL, cache_dir: str | Path | None = None,
                  batch_size: int = 64, device: str = "cpu", backend: str | None = None):
         self.source, self.model_key = resolve_model(model)
+        self.backend = embed_backend(self.source, backend) if device == "cpu" else "torch"
+        if self.backend == "onnx-int8":
+            self.model_key += "#int8"
         self.cache = EmbeddingCache(cache_dir, self.model_key) if cache_dir else None
         self.batch_size = batch_size
         self.device = device
-        self.backend = embed_backend(self.source, backend) if device == "cpu" else "torch"
         self.hits = 0
         self.misses = 0
 
@@ -281,8 +289,8 @@ class Embedder:
         return load_model(self.source, self.device)
 
     def _encode(self, texts: list[str], progress: Callable[[Iterable, int], Iterable] | None) -> np.ndarray:
-        if self.backend == "onnx":
-            encoder = load_onnx(self.source)
+        if self.backend in ("onnx", "onnx-int8"):
+            encoder = load_onnx(self.source, "int8" if self.backend == "onnx-int8" else "opt")
             if encoder is not None:
                 return encoder.encode(texts, self.batch_size, progress)
             self.backend = "torch"

@@ -6,7 +6,11 @@ PyTorch and does the pooling in numpy. The ONNX file is exported locally from th
 own weights (``torch.onnx``; nothing is downloaded) the first time it is needed and kept under
 ``<model cache>/embed-onnx-<digest of the weights>/`` (the folder of the embedded LLM's
 de-quantized cache, ``SYNTHRUN_MODEL_CACHE`` relocates it), written to a temp folder and renamed,
-so a crash never leaves a half file in place.
+so a crash never leaves a half file in place. Two derived graphs are made from that export the same
+way (each in its own folder with a marker naming the digest): ``-opt`` (onnxruntime's transformer
+optimizer fuses attention, layer norm and GELU; the float vectors of the plain export to rounding,
+cosine 1.00000) and ``-int8`` (dynamic int8 quantization of the fused graph's MatMul weights,
+per channel: faster but cosine ~0.98-0.99 to the float vectors, so it is only used when asked for).
 
 Texts are tokenized with the model's fast tokenizer, sorted by length and batched, so a batch pads
 to its own longest text only. The vectors agree with the PyTorch route to float rounding (cosine
@@ -24,8 +28,10 @@ import json
 import logging
 import os
 import shutil
+import sys
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -38,6 +44,7 @@ _MARKER = "synthrun_onnx.json"
 _FORMAT = 1
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _export_lock = threading.Lock()
+VARIANTS = ("plain", "opt", "int8")  # the raw export, the fused float graph, its int8 quantization
 
 
 def _modules(folder: Path) -> list[str]:
@@ -83,8 +90,8 @@ def export_dir(folder: str | Path) -> Path:
     return model_cache_root() / f"embed-onnx-{_digest(Path(folder))}"
 
 
-def _export(folder: Path, target: Path) -> None:
-    """Exports the transformer of ``folder`` to ``target/model.onnx`` (temp folder, then one rename)."""
+def _export(folder: Path, out: Path) -> None:
+    """Exports the transformer of ``folder`` to ``out`` (an ONNX file) with torch.onnx."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -102,17 +109,49 @@ def _export(folder: Path, target: Path) -> None:
     sample = tokenizer(["an example sentence", "a second, longer example sentence"], padding=True,
                        return_tensors="pt")
     args = tuple(sample.get(k, torch.zeros_like(sample["input_ids"])) for k in _INPUTS)
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
+    with torch.no_grad():
+        torch.onnx.export(Encoder(base), args, str(out), input_names=list(_INPUTS),
+                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def _heads_and_hidden(folder: Path) -> tuple[int, int]:
+    """(attention heads, hidden size) of the transformer in ``folder``."""
+    config = json.loads((folder / "config.json").read_text())
+    return int(config["num_attention_heads"]), int(config["hidden_size"])
+
+
+def _optimize(plain: Path, out: Path, folder: Path) -> None:
+    """Fuses attention / layer norm / GELU of ``plain`` into ``out`` (onnxruntime transformer optimizer)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    heads, hidden = _heads_and_hidden(folder)
+    optimize_model(str(plain), model_type="bert", num_heads=heads, hidden_size=hidden,
+                   opt_level=1).save_model_to_file(str(out))
+
+
+def _quantize(fused: Path, out: Path) -> None:
+    """int8 dynamic quantization of the MatMul weights of ``fused`` (per channel, signed weights).
+
+    Only MatMul: quantizing the fused Attention and EmbedLayerNormalization too lowers the
+    agreement with the float vectors further (measured in ``benchmarks/selection.py``).
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fused), str(out), per_channel=True, weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul"], extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _build(target: Path, make: Callable[[Path], None], meta: dict[str, Any]) -> None:
+    """Runs ``make(tmp / "model.onnx")`` in a temp folder next to ``target``, adds the marker, renames."""
     root = target.parent
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
-        with torch.no_grad():
-            torch.onnx.export(Encoder(base), args, str(tmp / "model.onnx"), input_names=list(_INPUTS),
-                              output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17,
-                              dynamo=False)
-        (tmp / _MARKER).write_text(json.dumps({"format": _FORMAT, "source": str(folder)}))
+        make(tmp / "model.onnx")
+        (tmp / _MARKER).write_text(json.dumps({"format": _FORMAT, **meta}))
         try:
             os.rename(tmp, target)
         except OSError:
@@ -123,15 +162,50 @@ def _export(folder: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_export(folder: str | Path) -> Path:
-    """The ONNX file of the model in ``folder``, exported first when missing (~10-30 s, once)."""
+def variant_dir(folder: str | Path, variant: str = "plain") -> Path:
+    """Where the ``variant`` graph (see :data:`VARIANTS`) of the model in ``folder`` is kept."""
+    base = export_dir(folder)
+    return base if variant == "plain" else base.with_name(f"{base.name}-{variant}")
+
+
+def _quiet_build(src: Path, variant: str) -> None:
+    """Builds ``variant`` and whatever it is made from, with the libraries' warnings silenced."""
+    digest = export_dir(src).name.rsplit("-", 1)[-1]
+    makers: dict[str, Callable[[Path], None]] = {
+        "plain": lambda out: _export(src, out),
+        "opt": lambda out: _optimize(variant_dir(src, "plain") / "model.onnx", out, src),
+        "int8": lambda out: _quantize(variant_dir(src, "opt") / "model.onnx", out),
+    }
+    chain = VARIANTS[:VARIANTS.index(variant) + 1]
+    ort_log = logging.getLogger("onnxruntime")
+    level = ort_log.level
+    ort_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for step in chain:
+                if not (variant_dir(src, step) / _MARKER).is_file():
+                    _build(variant_dir(src, step), makers[step], {"source": str(src), "digest": digest,
+                                                                  "variant": step})
+    finally:
+        ort_log.setLevel(level)
+
+
+def ensure_export(folder: str | Path, variant: str = "plain") -> Path:
+    """The ONNX file of ``variant`` of the model in ``folder``, built first when missing (~20-40 s, once).
+
+    The first build prints one line to stderr.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"onnx variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     src = Path(folder)
-    target = export_dir(src)
+    target = variant_dir(src, variant)
     if not (target / _MARKER).is_file():
         with _export_lock:
             if not (target / _MARKER).is_file():
-                log.info("preparing the embedding model for onnxruntime (one time, ~20 s)")
-                _export(src, target)
+                print("synthrun: preparing the embedding model for onnxruntime (one time, ~30 s)",
+                      file=sys.stderr, flush=True)
+                _quiet_build(src, variant)
     return target / "model.onnx"
 
 
@@ -141,16 +215,21 @@ class OnnxEncoder:
     Args:
         folder: The sentence-transformers model folder (see :func:`supported`).
         threads: onnxruntime intra-op threads (default: all cores).
+        variant: Which graph runs (:data:`VARIANTS`): ``opt`` (default, the fused float graph) or ``int8``.
     """
 
-    def __init__(self, folder: str | Path, threads: int | None = None):
+    def __init__(self, folder: str | Path, threads: int | None = None, variant: str = "opt"):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
-        path = ensure_export(self.folder)
+        self.variant = variant
+        path = ensure_export(self.folder, variant)
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}

@@ -129,5 +129,71 @@ def test_backend_choice_and_fallback(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTHRUN_EMBED_BACKEND", "torch")
     assert embed_backend(source) == "torch"
     monkeypatch.setenv("SYNTHRUN_EMBED_BACKEND", "tensorflow")
-    with pytest.raises(StageError, match="auto, onnx or torch"):
+    with pytest.raises(StageError, match="auto, onnx, onnx-int8, torch"):
         embed_backend(source)
+
+
+@pytest.mark.slow
+def test_fused_and_int8_graphs_are_built_once_and_reused(minilm, monkeypatch):
+    import json
+
+    from synthrun import embeddings_onnx as eo
+
+    source = resolve_model(DEFAULT_MODEL)[0]
+    path = eo.ensure_export(source, "int8")  # builds plain -> opt -> int8 when missing
+    digest = eo.export_dir(source).name.rsplit("-", 1)[-1]
+    for variant in ("opt", "int8"):
+        marker = json.loads((eo.variant_dir(source, variant) / "synthrun_onnx.json").read_text())
+        assert marker["variant"] == variant and marker["digest"] == digest
+        assert (eo.variant_dir(source, variant) / "model.onnx").is_file()
+    assert path.parent == eo.variant_dir(source, "int8") and (eo.export_dir(source) / "model.onnx").is_file()
+    assert path.stat().st_size < 0.8 * (eo.variant_dir(source, "opt") / "model.onnx").stat().st_size  # int8 MatMuls
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("rebuilt a cached graph")
+
+    monkeypatch.setattr(eo, "_build", no_rebuild)
+    second = eo.OnnxEncoder(source, variant="int8")  # a second encoder reuses the cached file
+    assert second.variant == "int8" and second.encode(["reused"]).shape == (1, 384)
+
+
+@pytest.mark.slow
+def test_int8_route_agrees_with_torch_and_is_cached_apart(minilm, tmp_path):
+    fast = Embedder(backend="onnx-int8", cache_dir=tmp_path)
+    float_ = Embedder(backend="onnx", cache_dir=tmp_path)
+    assert fast.model_key == float_.model_key + "#int8" and fast.cache.dir != float_.cache.dir
+    a = fast.embed(SENTENCES)
+    b = Embedder(backend="torch").embed(SENTENCES)
+    c = float_.embed(SENTENCES)
+    assert fast.backend == "onnx-int8" and float_.backend == "onnx"  # no silent fallback
+    assert (float_.hits, float_.misses) == (0, len(SENTENCES))  # int8 vectors never serve the float route
+    cos = (a * b).sum(axis=1)
+    assert cos.min() > 0.97, cos  # measured ~0.98 min / 0.99 mean on 1k real texts
+    assert (c * b).sum(axis=1).min() > 0.9999
+    sims_int8, sims_torch = a @ a.T, b @ b.T
+    assert np.abs(sims_int8 - sims_torch).max() < 0.05
+
+
+def test_onnx_build_failure_leaves_no_marker_or_temp_folder(tmp_path):
+    from synthrun.embeddings_onnx import _build
+
+    def broken(out):
+        out.write_bytes(b"half a graph")
+        raise RuntimeError("export crashed")
+
+    with pytest.raises(RuntimeError, match="export crashed"):
+        _build(tmp_path / "embed-onnx-x-opt", broken, {"variant": "opt"})
+    assert list(tmp_path.iterdir()) == []
+    _build(tmp_path / "embed-onnx-x-opt", lambda out: out.write_bytes(b"graph"), {"variant": "opt", "digest": "x"})
+    assert sorted(p.name for p in (tmp_path / "embed-onnx-x-opt").iterdir()) == ["model.onnx", "synthrun_onnx.json"]
+
+
+def test_route_knob_env_and_int8(monkeypatch):
+    from synthrun.embeddings import embed_backend
+
+    source = resolve_model(DEFAULT_MODEL)[0]
+    assert embed_backend(source, "onnx-int8") == "onnx-int8"
+    assert embed_backend(source, "ONNX") == "onnx"
+    monkeypatch.setenv("SYNTHRUN_EMBED_BACKEND", "onnx-int8")
+    assert embed_backend(source) == "onnx-int8" and embed_backend(source, "torch") == "torch"
+    assert embed_backend("some-org/other-model") == "torch"
