@@ -33,7 +33,8 @@ from synthrun.scoring.tool_gates import ToolGateConfig, check_all  # noqa: E402
 from synthrun.scoring.tool_match import best_match  # noqa: E402
 from synthrun.tools.labelled import row_to_example  # noqa: E402
 from synthrun.tools.replay import example_tools  # noqa: E402
-from synthrun.tools.spec import ToolSpec, parse_spec  # noqa: E402
+from synthrun.tools.loading import parse_spec  # noqa: E402
+from synthrun.tools.spec import ToolSpec  # noqa: E402
 
 DEV = ROOT / "tests" / "data" / "judge" / "tool_dev.jsonl"
 SPEC = ROOT / "recipes" / "data" / "hdf5_tools.json"
