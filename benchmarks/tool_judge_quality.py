@@ -71,6 +71,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--skip", nargs="*", default=[], choices=["today", "prob"])
     ap.add_argument("--provider", default="local", help="conf/provider/NAME.yaml")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    ap.add_argument("--scores", type=Path, default=None,
+                    help="also write every row's score per method here (JSON: method -> id -> score)")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="take the judge's scores (today, prob) from a --scores file of an earlier run of the same "
+                         "rows and judge instead of calling the model again; the checks are recomputed")
     args = ap.parse_args(argv)
 
     import yaml
@@ -93,7 +98,15 @@ def main(argv: list[str]) -> int:
         passed = {ex.id: not getattr(ex, "gate_failed", None) for ex in marked}
         cost["checks"] = f"0 calls, {time.time() - t0:.1f} s"
         plain = dict(threshold=None, on_bad_step="keep", require_execution=False, rewrite_answer=False)
-        if "prob" not in args.skip:
+        reused = json.loads(args.reuse.read_text()) if args.reuse else {}
+        for method in ("today", "prob"):
+            if method in reused and method not in args.skip:
+                scores[method] = {i: float(reused[method][i]) for i in labels}
+                cost[method] = f"reused from {args.reuse.name}"
+        if "prob" in scores:
+            scores["both"] = {i: (scores["prob"].get(i, 0.0) if passed[i] else 0.0) for i in labels}
+            cost["both"] = cost["prob"] + " (judge) + checks"
+        if "prob" not in args.skip and "prob" not in scores:
             t0 = time.time()
             ctx = make_ctx(tmp, "prob", provider)
             rated = CurateTools(**plain).run(examples, ctx)
@@ -101,7 +114,7 @@ def main(argv: list[str]) -> int:
             scores["both"] = {i: (scores["prob"].get(i, 0.0) if passed[i] else 0.0) for i in labels}
             cost["prob"] = f"{ctx.stats.calls} forward passes, {time.time() - t0:.1f} s"
             cost["both"] = cost["prob"] + " (judge) + checks"
-        if "today" not in args.skip:
+        if "today" not in args.skip and "today" not in scores:
             t0 = time.time()
             ctx = make_ctx(tmp, "today", provider)
             rated = CurateTools(scoring="sampled", **plain).run(examples, ctx)
@@ -131,6 +144,8 @@ def main(argv: list[str]) -> int:
             print(f"goal both {goal} >= {bar}: {got:.3f} {'met' if got >= bar else f'MISSED by {bar - got:.3f}'}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    if args.scores:
+        args.scores.write_text(json.dumps(scores, indent=1))
     return 0
 
 

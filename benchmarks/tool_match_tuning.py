@@ -8,8 +8,10 @@ checks alone (share of checks passed, 0-10), then prints, all measured in this r
 * per split (tune, held-out, all): ROC-AUC overall and per kind of the checks without and with
   ``best_tool``, and how many rows of each kind the check fails;
 * a stress case: the HDF5 rows with all 25 tools of recipes/data/hdf5_tools.json offered instead of
-  the needed ones plus a few distractors (the recipes offer ``n_distractors: 3``): how many correct
-  rows the check then fails.
+  the needed ones plus a few distractors (the recipes offer ``n_distractors: 3``; ``hdf5_tools`` can
+  offer all): how many correct rows the check then fails and how many wrong_tool rows it catches,
+  per split, for the check before (whole request only, ``match_task_words: false``, margin 0.04)
+  and after (a rival must also fit better on the request's task words; tuned here).
 
     python benchmarks/tool_match_tuning.py [--model all-MiniLM-L6-v2] [--json out.json]
 """
@@ -32,8 +34,9 @@ from synthrun.scoring.judge_metrics import evaluate  # noqa: E402
 from synthrun.scoring.tool_gates import ToolGateConfig, check_all  # noqa: E402
 from synthrun.scoring.tool_match import best_match  # noqa: E402
 from synthrun.tools.labelled import row_to_example  # noqa: E402
+from synthrun.tools.loading import parse_spec  # noqa: E402
 from synthrun.tools.replay import example_tools  # noqa: E402
-from synthrun.tools.spec import ToolSpec, parse_spec  # noqa: E402
+from synthrun.tools.spec import ToolSpec  # noqa: E402
 
 DEV = ROOT / "tests" / "data" / "judge" / "tool_dev.jsonl"
 SPEC = ROOT / "recipes" / "data" / "hdf5_tools.json"
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ToolGateConfig()
     base = [sum(v is None for v in check_all(ex, ts, cfg, BASE_CHECKS).values()) for ex, ts in zip(exs, tools, strict=True)]
     tune = {i for i, ex in enumerate(exs) if split_of(ex) == "tune"}
-    margins_by_w = {w: [best_match(ex, ts, model, w).margin for ex, ts in zip(exs, tools, strict=True)] for w in WEIGHTS}
+    margins_by_w = {w: [best_match(ex, ts, model, w, cfg.match_task_words).margin
+                        for ex, ts in zip(exs, tools, strict=True)] for w in WEIGHTS}
     grid = [(objective(evaluate([r for i, r in enumerate(score_rows(exs, base, margins, thr)) if i in tune], 5.0)), w, thr)
             for w, margins in margins_by_w.items() for thr in MARGINS]
     top = max(g[0] for g in grid)
@@ -105,25 +109,31 @@ def main(argv: list[str] | None = None) -> int:
     total = {k: sum(1 for ex in exs if ex.kind == k) for k in fails}
     print("\nrows best_tool fails (all splits): " + ", ".join(f"{k} {fails[k]}/{total[k]}" for k in fails))
     report["fails"] = fails
-    report["stress"] = stress(exs, model, weight, thr)
+    report["stress before"] = stress(exs, model, 0.03, 0.04, False, "before (whole request only, weight 0.03, margin 0.04)")
+    report["stress after"] = stress(exs, model, weight, thr, cfg.match_task_words,
+                                    f"after (task words {cfg.match_task_words}, weight {weight:g}, margin {thr:g})")
     print(f"time {time.perf_counter() - t0:.0f} s; load now {os.getloadavg()[0]:.1f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
 
 
-def stress(exs: list[ToolExample], model: str | None, weight: float, thr: float) -> dict[str, int]:
+def stress(exs: list[ToolExample], model: str | None, weight: float, thr: float, task_words: bool,
+           title: str) -> dict[str, dict[str, int]]:
     """Correct/wrong_tool HDF5 rows judged against all 25 spec tools instead of the offered few."""
     full: list[ToolSpec] = parse_spec(json.loads(SPEC.read_text()), "auto", SPEC.name).tools
     names = {t.name for t in full}
-    out = {"correct": 0, "correct_rows": 0, "wrong_tool": 0, "wrong_tool_rows": 0}
+    out: dict[str, dict[str, int]] = {}
     for ex in exs:
         if ex.kind not in ("correct", "wrong_tool") or not {s.tool for s in ex.reasoning_path} <= names:
             continue
-        out[f"{ex.kind}_rows"] += 1
-        out[ex.kind] += best_match(ex, full, model, weight).margin > thr
-    print(f"stress (all {len(full)} HDF5 tools offered): best_tool fails {out['correct']}/{out['correct_rows']} "
-          f"correct and {out['wrong_tool']}/{out['wrong_tool_rows']} wrong_tool rows")
+        for split in (split_of(ex), "all"):
+            cell = out.setdefault(split, {"correct": 0, "correct_rows": 0, "wrong_tool": 0, "wrong_tool_rows": 0})
+            cell[f"{ex.kind}_rows"] += 1
+            cell[ex.kind] += best_match(ex, full, model, weight, task_words).margin > thr
+    print(f"stress (all {len(full)} HDF5 tools offered), {title}: best_tool fails " + "; ".join(
+        f"{split} {c['correct']}/{c['correct_rows']} correct (false fails), "
+        f"{c['wrong_tool']}/{c['wrong_tool_rows']} wrong_tool (recall)" for split, c in sorted(out.items())))
     return out
 
 

@@ -77,6 +77,10 @@ class ToolGateConfig(BaseModel):
     #: ``best_tool``: fail when an offered tool the example never calls scores this much above the
     #: chosen one (tuned on half of tests/data/judge/tool_dev.jsonl, see benchmarks/tool_match_tuning.py).
     match_margin: float = 0.04
+    #: ``best_tool``: a rival must also fit better on the request's task words (the request without
+    #: the file names and paths its calls are given), so sibling tools that only match the object
+    #: names do not count (see :func:`synthrun.scoring.tool_match.task_text`).
+    match_task_words: bool = True
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -356,7 +360,7 @@ def best_tool(example: ToolExample, tools: list[ToolSpec], cfg: ToolGateConfig) 
     """No offered tool the example never calls fits the request clearly better than the chosen one."""
     from synthrun.scoring.tool_match import best_match
 
-    match = best_match(example, tools, cfg.match_model, cfg.match_lexical_weight)
+    match = best_match(example, tools, cfg.match_model, cfg.match_lexical_weight, cfg.match_task_words)
     if match.margin > cfg.match_margin:
         return False, (f"tool_not_best_match: step {match.step} calls {match.chosen}, but {match.better} fits "
                        f"the request better (margin {match.margin:.3f} > {cfg.match_margin:g})")

@@ -14,6 +14,14 @@ directly. Every offered tool is scored against the request by
 best score of an offered tool the example never calls minus the chosen tool's score; the check
 fails (``tool_not_best_match``) when the largest margin is above ``margin``. Tools the example calls
 elsewhere (``open_file`` before ``read_attribute``) and tools that only return a handle never compete.
+
+With ``task_words`` (the default) a rival must also fit better on the request's *task* words: the
+request with the objects the calls are given (file names, dataset and group paths, the last part
+of a path) taken out (:func:`task_text`), so "What is the shape of /measurements/pressure in
+climate.h5?" is also judged as "What is the shape of in?". A rival's margin is the smaller of the two.
+With all 25 HDF5 tools offered the broad file-level tools (``hdf5_parallel_scan``: "report shape,
+dtype, size and layout") fit the object names about as well as any sibling and won on them alone;
+on the task words the specific tool wins (benchmarks/tool_match_tuning.py: the stress case).
 """
 
 from __future__ import annotations
@@ -113,6 +121,31 @@ def returns_handle(tool: ToolSpec, tools: Sequence[ToolSpec]) -> bool:
         return False
 
 
+_OBJECT = re.compile(r"/|\.[A-Za-z]\w{0,5}$")
+
+
+def task_text(example: ToolExample) -> str:
+    """The request without the objects its calls are given: file names and paths (and a path's last part)."""
+    from synthrun.scoring.tool_gates import parse_ref, scalars
+
+    request = example.instruction or ""
+    names: set[str] = set()
+    for step in example.reasoning_path:
+        for _, value in scalars(step.args):
+            if isinstance(value, str) and parse_ref(value) is None and _OBJECT.search(value):
+                names.update({value, value.strip("/"), value.rstrip("/").rsplit("/", 1)[-1]})
+    for name in sorted((n for n in names if len(n) >= 2), key=len, reverse=True):
+        request = re.sub(re.escape(name), "", request, flags=re.IGNORECASE)
+    return request
+
+
+def scores(request: str, tools: Sequence[ToolSpec], model: str | None, lexical_weight: float) -> list[float]:
+    """``cosine + lexical_weight x overlap`` of the request with every tool."""
+    lexical = lexical_scores(request, tools)
+    cosine = embedding_scores(request, tools, model) if model and request.strip() else [0.0] * len(tools)
+    return [c + lexical_weight * lx for c, lx in zip(cosine, lexical, strict=True)]
+
+
 @dataclass
 class Match:
     """The outcome for one example: the largest margin and the tools behind it."""
@@ -124,7 +157,7 @@ class Match:
 
 
 def best_match(example: ToolExample, tools: Sequence[ToolSpec], model: str | None,
-               lexical_weight: float) -> Match:
+               lexical_weight: float, task_words: bool = True) -> Match:
     """How much better than the chosen tool another offered (never called) tool fits the request."""
     request = example.instruction or ""
     called = {s.tool for s in example.reasoning_path}
@@ -133,16 +166,18 @@ def best_match(example: ToolExample, tools: Sequence[ToolSpec], model: str | Non
         return Match(margin=-math.inf)
     from synthrun.scoring.tool_gates import answered_steps
 
-    lexical = lexical_scores(request, tools)
-    cosine = embedding_scores(request, tools, model) if model else [0.0] * len(tools)
-    score = {t.name: c + lexical_weight * lx for t, c, lx in zip(tools, cosine, lexical, strict=True)}
-    best_rival = max(rivals, key=lambda i: score[tools[i].name])
+    views = [scores(request, tools, model, lexical_weight)]
+    if task_words:
+        views.append(scores(task_text(example), tools, model, lexical_weight))
+    index = {t.name: i for i, t in enumerate(tools)}
     worst = Match(margin=-math.inf)
     for n in answered_steps(example) or [len(example.reasoning_path)]:
         chosen = example.reasoning_path[n - 1].tool
-        if chosen not in score:
+        if chosen not in index:
             continue
-        margin = score[tools[best_rival].name] - score[chosen]
-        if margin > worst.margin:
-            worst = Match(margin=margin, step=n, chosen=chosen, better=tools[best_rival].name)
+        c = index[chosen]
+        for r in rivals:
+            margin = min(view[r] - view[c] for view in views)
+            if margin > worst.margin:
+                worst = Match(margin=margin, step=n, chosen=chosen, better=tools[r].name)
     return worst

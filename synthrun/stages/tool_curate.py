@@ -167,10 +167,13 @@ class CurateTools(LLMStage):
         return out
 
     def _rewrite_answers(self, examples: list[ToolExample], ctx: StageContext) -> list[ToolExample]:
+        from synthrun.stages.tool_writer import result_values
         from synthrun.tools.generation import AnswerOut, clean_text, clip
         from synthrun.tools.replay import history_text
 
-        items = [(ex, {"instruction": ex.instruction, "history": history_text(ex)}) for ex in examples]
+        items = [(ex, {"instruction": ex.instruction, "history": history_text(ex),
+                       "values": (result_values(ex.reasoning_path[-1].result) if ex.reasoning_path else "") or "(none)"})
+                 for ex in examples]
         params = [{"max_tokens": self.max_tokens, "seed": ctx.seed + i} for i in range(len(examples))]
         out = []
         for res in self.ask(ctx, items, prompt=self.answer_prompt, schema=AnswerOut, params=params,

@@ -68,6 +68,12 @@ class ToolGenerateBase(LLMStage):
         request_from: ``call`` (default): a guided query-first example gets its request after its
             calls ran, written from the calls and their real results (what would a user ask that
             this answers?); ``model``: the request is written first, then the calls.
+        check_text: Re-ask (up to ``text_retries``) a request written after the calls that fails a
+            tool check a request can fail (grounded, specific_request, best_tool) and an answer that
+            states no value of the results it relies on (answer_uses_results): the filter stage would
+            drop them, and a second sample of a small model often passes. A request still failing
+            drops the plan (another round replaces it); an answer keeps its last plausible text.
+            Off by default; the hdf5_tools recipe turns it on with its filter.
     """
 
     needs_all_records: ClassVar[bool] = True  # n_examples for the whole input
@@ -93,6 +99,7 @@ class ToolGenerateBase(LLMStage):
     oversample: float = Field(default=1.3, ge=1.0, le=3.0)
     prompts: dict[str, str] = Field(default_factory=dict)
     request_from: Literal["call", "model"] = "call"
+    check_text: bool = False
 
     @model_validator(mode="after")
     def _steps(self) -> ToolGenerateBase:

@@ -9,6 +9,7 @@ come from :mod:`synthrun.tools.generation`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from synthrun.llm.types import LLMResult
 from synthrun.records import Provenance, ToolExample, ToolStep, stable_id
 from synthrun.stages.llm_stage import Drop
+from synthrun.tools.executors.base import parse_ref
 from synthrun.tools.generation import (
     FINISH,
     AnswerOut,
@@ -41,6 +43,32 @@ DEFAULT_PROMPTS = {"instruction": "tool_instruction", "step": "tool_step", "choo
                    "request": "tool_chain_request", "answer": "tool_answer",
                    "request_call": "tool_request_from_call"}
 
+#: The tool checks a written request can fail; a request failing one is re-asked (``check_text``).
+REQUEST_CHECKS = ("grounded", "specific_request", "best_tool")
+
+
+def request_names(steps: Sequence[ToolStep]) -> list[str]:
+    """What a request must name for the calls to be grounded: the literal arguments (files, paths, names, numbers)."""
+    out: list[str] = []
+    for s in steps:
+        for value in s.args.values():
+            for v in value if isinstance(value, list) else [value]:
+                text = v if isinstance(v, str) else str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+                if text.strip() and parse_ref(text) is None and text not in out:
+                    out.append(text)
+    return out
+
+
+def result_values(result: Any, limit: int = 8) -> str:
+    """The first few scalar values of a result, for the answer prompt to quote (``units=degC, [4, 3]``)."""
+    from synthrun.scoring.tool_gates import scalars
+
+    if isinstance(result, list) and result and all(isinstance(v, (int, float, str)) for v in result):
+        return json.dumps(result[:limit], ensure_ascii=False, default=str)
+    pairs = [(k, v) for k, v in scalars(result, limit * 4) if k != "#len" and v is not None][:limit]
+    return ", ".join(f"{k}={v}" if k else str(v) for k, v in pairs)
+
+
 class WriterStage(Protocol):
     """What the writer uses of its stage (``ToolGenerateBase``): its knobs and :meth:`LLMStage.ask`."""
 
@@ -64,6 +92,9 @@ class WriterStage(Protocol):
 
     @property
     def request_from(self) -> str: ...
+
+    @property
+    def check_text(self) -> bool: ...
 
     @property
     def prompts(self) -> dict[str, str]: ...
@@ -121,13 +152,15 @@ class ToolWriter:
 
     def _ask_text(self, plans: list[Plan], build: Build, schema: type[BaseModel], field_name: str,
                   accept: Callable[[Plan, str], str | None], desc: str, salt: int,
-                  max_tokens: int) -> dict[int, str]:
+                  max_tokens: int, keep_checked: bool = False) -> dict[int, str]:
         """Ask each plan for one sentence-like field; re-ask (new seed) when ``accept`` rejects it.
 
         Returns plan.idx -> text for the plans that got an acceptable answer; the last reason of
-        the others is returned under ``-1 - idx``.
+        the others is returned under ``-1 - idx``. With ``keep_checked`` a plan whose last plausible
+        text only failed a tool check (``check_*``) keeps that text (the filter stage decides).
         """
         got: dict[int, str] = {}
+        kept: dict[int, str] = {}
         todo = list(plans)
         reason: dict[int, str] = {}
         for attempt in range(self.stage.text_retries + 1):
@@ -153,12 +186,17 @@ class ToolWriter:
                 if why:
                     reason[plan.idx] = why
                     retry.append(plan)
+                    if keep_checked and why.startswith("check_"):
+                        kept[plan.idx] = text
                 else:
                     got[plan.idx] = text
                     plan.model = plan.model or res.model
             todo = retry
         for plan in todo:
-            got[-1 - plan.idx] = reason.get(plan.idx, "failed")
+            if plan.idx in kept:
+                got[plan.idx] = kept[plan.idx]
+            else:
+                got[-1 - plan.idx] = reason.get(plan.idx, "failed")
         return got
 
     def _store(self, plans: list[Plan], got: dict[int, str], attr: str, what: str, fatal: bool) -> None:
@@ -250,6 +288,39 @@ class ToolWriter:
         if not outcome.ok or len(plan.steps) >= plan.max_steps:
             plan.done = True  # after a failed call later calls would build on it; curation decides
 
+    # ------------------------------------------------------------------ checks on what the model wrote
+
+    def _draft(self, plan: Plan, request: str | None = None, answer: str | None = None) -> ToolExample:
+        """The example as it would be with this request / answer, the calls carrying their real results."""
+        steps = []
+        for i, s in enumerate(plan.steps):
+            result, ok, error = self._outcome(plan, i)
+            steps.append(s.model_copy(update={"result": result, "ok": ok, "error": error}))
+        return ToolExample(id=f"draft-{plan.idx}", instruction=request if request is not None else plan.instruction,
+                           tools=[t.model_dump(mode="json") for t in plan.offered], reasoning_path=steps,
+                           final_answer=answer if answer is not None else plan.final_answer)
+
+    def _failed_check(self, example: ToolExample, plan: Plan, names: list[str]) -> str | None:
+        """The first of the tool checks ``names`` the draft fails (``check_<name>``), or None."""
+        from synthrun.scoring.tool_gates import ToolGateConfig, check_all
+
+        failed = check_all(example, list(plan.offered), ToolGateConfig(allow_failed_steps=True), names)
+        return next((f"check_{name}" for name, why in failed.items() if why), None)
+
+    def _request_ok(self, plan: Plan, text: str) -> str | None:
+        """A request is re-asked when it is degenerate or fails a check a request can fail."""
+        why = self.planner.request_problem(plan, text)
+        if why or not self.stage.check_text:
+            return why
+        return self._failed_check(self._draft(plan, request=text), plan, list(REQUEST_CHECKS))
+
+    def _answer_ok(self, plan: Plan, text: str) -> str | None:
+        """An answer is re-asked when it is degenerate or states no value of the results it relies on."""
+        why = self.planner.answer_problem(plan, text)
+        if why or not self.stage.check_text:
+            return why
+        return self._failed_check(self._draft(plan, answer=text), plan, ["answer_uses_results"])
+
     def _request_after_calls(self, plan: Plan) -> bool:
         return plan.strategy == "query_first" and plan.selection == "guided" and self.stage.request_from == "call"
 
@@ -261,19 +332,23 @@ class ToolWriter:
             return name, dict(
                 environment=plan.env_text, history=self._history(plan), n_steps=last,
                 tools_doc="\n".join(tool_line(plan.tools[s.tool]) for s in plan.steps),
-                last_call=call_line(last, plan.steps[-1], *self._outcome(plan, last - 1)) if last else "")
+                last_call=call_line(last, plan.steps[-1], *self._outcome(plan, last - 1)) if last else "",
+                names=", ".join(request_names(plan.steps)) or "(none)")
 
-        got = self._ask_text(plans, build, RequestOut, "request", self.planner.request_problem, "write requests",
+        got = self._ask_text(plans, build, RequestOut, "request", self._request_ok, "write requests",
                              500, self.stage.text_tokens)
         self._store(plans, got, "instruction", "instruction", fatal=True)
 
     def write_answers(self, plans: list[Plan]) -> None:
         """A final answer grounded in the real results (a missing one is counted, not fatal)."""
         def build(plan: Plan) -> tuple[str, dict[str, Any]]:
-            return self.prompts["answer"], dict(instruction=plan.instruction, history=self._history(plan))
+            last = len(plan.steps)
+            result = self._outcome(plan, last - 1)[0] if last else None
+            return self.prompts["answer"], dict(instruction=plan.instruction, history=self._history(plan),
+                                                values=result_values(result) or "(none)")
 
-        got = self._ask_text(plans, build, AnswerOut, "answer", self.planner.answer_problem, "write answers", 900,
-                             self.stage.text_tokens + 32)
+        got = self._ask_text(plans, build, AnswerOut, "answer", self._answer_ok, "write answers", 900,
+                             self.stage.text_tokens + 32, keep_checked=True)
         self._store(plans, got, "final_answer", "answer", fatal=False)
 
     # ------------------------------------------------------------------ all phases

@@ -9,10 +9,10 @@ import math
 import pytest
 
 from synthrun.scoring.tool_gates import ToolGateConfig, best_tool, check_all
-from synthrun.scoring.tool_match import best_match, lexical_scores, request_text, tool_text, words
+from synthrun.scoring.tool_match import best_match, lexical_scores, request_text, task_text, tool_text, words
 from synthrun.tools.replay import example_tools
 from synthrun.tools.spec import ToolSpec
-from tests.tools.examples import GOOD, example
+from tests.tools.examples import GOOD, example, hdf5_tools
 
 CFG = ToolGateConfig()
 OFFERED = ("get_dtype", "get_shape", "list_attributes")
@@ -82,3 +82,33 @@ def test_lexical_scores_weigh_words_by_rarity_among_the_offered_tools():
     assert words("list_keys of the groups") == {"list", "key", "group"}
     assert tool_text(a).startswith("get shape: Dimensions of a dataset.")
     assert request_text("Open climate.h5 now") == "Open file climate.h5 now"
+
+
+SHAPE = "What is the shape of /measurements/pressure in climate.h5?"
+PRESSURE = [("open_file", {"file_path": "climate.h5"}), ("get_by_path", {"parent": "$step1", "path": "/measurements/pressure"})]
+
+
+def all_tools(steps: list[tuple[str, dict]], instruction: str):
+    return example(steps, instruction=instruction, extra_tools=tuple(hdf5_tools().names))
+
+
+def test_task_text_drops_the_objects_the_calls_are_given():
+    ex = example([*PRESSURE, ("get_shape", {"dataset": "$step2"})], instruction=SHAPE)
+    assert task_text(ex) == "What is the shape of  in ?"
+    ex = example(GOOD, instruction="What are the units of the temperature dataset in climate.h5?")
+    assert task_text(ex) == "What are the units of the  dataset in ?", "units (an attribute name) is a task word"
+
+
+def test_with_all_25_tools_a_broad_sibling_no_longer_beats_the_specific_tool():
+    # whole request only: hdf5_parallel_scan ("report shape, dtype, size and layout" of every dataset
+    # of a file) fits the file and path names and wins by ~0.1; on the task words get_shape wins
+    right = all_tools([*PRESSURE, ("get_shape", {"dataset": "$step2"})], SHAPE)
+    assert len(example_tools(right)) == 25
+    before = best_match(right, example_tools(right), CFG.match_model, CFG.match_lexical_weight, task_words=False)
+    assert before.margin > CFG.match_margin and before.better == "hdf5_parallel_scan"
+    assert best_tool(right, example_tools(right), CFG) is True
+    wrong = all_tools([*PRESSURE, ("get_chunks", {"dataset": "$step2"})], SHAPE)  # asks for the shape, reads chunks
+    ok, reason = best_tool(wrong, example_tools(wrong), CFG)
+    assert not ok and "calls get_chunks" in reason
+    off = CFG.model_copy(update={"match_task_words": False})
+    assert best_tool(right, example_tools(right), off) is not True, "the old rule failed the right tool"

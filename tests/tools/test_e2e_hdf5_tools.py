@@ -17,17 +17,20 @@ from synthrun.tools.loading import tools_from_dicts
 pytestmark = pytest.mark.slow
 
 
+N_EXAMPLES = 4
+
+
 def test_hdf5_tools_recipe_on_embedded_model(tmp_path):
     run_dir = run_recipe(
         "hdf5_tools",
-        ["generate.n_examples=3", "generate.max_steps=3", "generate.text_retries=1", "progress=false"],
+        [f"generate.n_examples={N_EXAMPLES}", "generate.max_steps=3", "generate.text_retries=1", "progress=false"],
         output_root=tmp_path / "out",
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["model"].startswith("local/")
     stages = {s["name"]: s for s in metrics["stages"]}
     assert stages["parse"]["rows_out"] == 25
-    assert 1 <= stages["generate"]["rows_out"] <= 3 and stages["generate"]["llm_calls"] > 0
+    assert 1 <= stages["generate"]["rows_out"] <= N_EXAMPLES and stages["generate"]["llm_calls"] > 0
 
     executed = [ToolExample.model_validate(r) for r in read_jsonl(run_dir / "03_execute" / "data.jsonl")]
     assert executed and all(e.metadata["format_ok"] for e in executed), "generated calls are format-valid"
@@ -35,8 +38,8 @@ def test_hdf5_tools_recipe_on_embedded_model(tmp_path):
     exported = [ToolExample.model_validate(r) for r in read_jsonl(run_dir / "06_export" / "data.jsonl")]
     threshold = json.loads((run_dir / "05_curate" / "summary.json").read_text())["details"]["threshold"]
     assert threshold and threshold > 0, "the recipe ships a non-zero threshold"
-    # Every executed example is either exported or dropped with a named reason; on SmolLM2-135M most
-    # requests are vague or name values the user never gave, and the checks must catch exactly those.
+    # Every executed example is either exported or dropped with a named reason. Requests are written from
+    # the calls (naming their values) and re-asked when they fail a check, so SmolLM2-135M gets some through.
     dropped = read_jsonl(run_dir / "04_filter" / "dropped.jsonl")
     curated_out = stages["curate"]["rows_in"] - stages["curate"]["rows_out"]
     assert len(exported) + len(dropped) + curated_out == len(executed)
@@ -56,9 +59,8 @@ def test_hdf5_tools_recipe_on_embedded_model(tmp_path):
             assert step.result is not None
             assert not any(parse_ref(v) for v in step.resolved_args.values()), "real values were sent"
     trl = read_jsonl(run_dir / "06_export" / "dataset" / "train.trl.jsonl")
+    assert exported, "at least one example survives the checks and the judge"
     assert len(trl) == len(exported)
-    if not exported:
-        return
     first = trl[0]["messages"]
     assert first[0]["role"] == "user" and first[1]["tool_calls"][0]["function"]["name"] == exported[0].reasoning_path[0].tool
     assert isinstance(first[1]["tool_calls"][0]["function"]["arguments"], dict)
