@@ -308,7 +308,7 @@ def test_guessed_and_forced_tokens_give_plain_decoding_answers(engine, temperatu
     schema = QAPair.model_json_schema()
     reqs = [dict(messages=qa_messages(p), json_schema=schema, max_tokens=48, temperature=temperature, seed=i)
             for i, p in enumerate(PASSAGES[:3])]
-    saved = engine.draft_tokens
+    saved, saved_quantize = engine.draft_tokens, engine.quantize
     engine.configure(quantize="int8")  # applied by the worker before the next request
     try:
         engine.draft_tokens = 0
@@ -322,7 +322,7 @@ def test_guessed_and_forced_tokens_give_plain_decoding_answers(engine, temperatu
         accepted = engine.stats["draft_accepted"] - before["draft_accepted"]
     finally:
         engine.draft_tokens = saved
-        engine.configure(quantize="none")
+        engine.configure(quantize=saved_quantize or "none")
     assert guessed == plain
     assert all(QAPair.model_validate_json(t) for t in guessed)
     assert engine.stats["forced_tokens"] > 0
