@@ -43,7 +43,7 @@ def test_delimit_picks_a_fence_longer_than_any_run_in_the_text():
     ("enrich", "answer", {"question": "Q?", "source_text": "S.", "extra_instructions": ""}),
     ("multi_score", "instruction", {"response": "R."}),
     ("multi_score", "response", {"instruction": "I."}),
-    ("tool_answer", "history", {"instruction": "Do it."}),
+    ("tool_answer", "history", {"instruction": "Do it.", "values": "4, float32"}),
     ("tool_judge", "history", {"instruction": "Do it.", "answer": "Done."}),
     ("tool_rate", "tools_doc", {"instruction": "Do it.", "history": "1. f()", "answer": "Done."}),
     ("tool_rate", "history", {"instruction": "Do it.", "tools_doc": "- f()", "answer": "Done."}),
