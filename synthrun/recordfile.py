@@ -169,21 +169,11 @@ def iter_shards(records: Iterable[Any], size: int) -> Iterator[list[str]]:
 
 def atomic_lines(path: Path, lines: Iterable[str]) -> int:
     """Write ``lines`` (no newlines) to ``path`` through a temp file, fsync and rename; return the count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     n = 0
-    try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for line in lines:
-                fh.write(line + "\n")
-                n += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with streamed_lines(path) as write:
+        for line in lines:
+            write(line)
+            n += 1
     return n
 
 
