@@ -98,13 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the metrics here")
     ap.add_argument("--scores", type=Path, default=None,
                     help="keep the raw scores here and reuse them on the next run (phases already scored are skipped)")
+    ap.add_argument("--quantize", choices=["none", "int8"], default=None,
+                    help="the embedded model's weights (provider.quantize; default: the provider's default)")
     ap.add_argument("--support-weight", type=float, default=0.5,
                     help="(d): share of the score from the gates' support score (the recipes' curate.support_weight)")
     args = ap.parse_args(argv)
+    if args.quantize:
+        LOCAL["quantize"] = args.quantize
     rows = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
     rows = rows[: args.rows] if args.rows else rows
     print(f"dev set: {len(rows)} rows from {DEV.relative_to(ROOT)}; load {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores", flush=True)
+          f"{os.cpu_count()} cores; quantize {LOCAL.get('quantize', 'default')}", flush=True)
     labels = [int(r["label"]) for r in rows]
     results: dict[str, dict] = {}
     timing: dict[str, float] = {}

@@ -184,29 +184,41 @@ class FastLlama:
 
     def decode(self, cache: SlotCache, tokens: list[int], positions: list[int]) -> Any:
         """One token for each of the rows in slots ``0..B-1``; returns their next-token logits ``[B, V]``."""
+        return self.decode_multi(cache, [[t] for t in tokens], positions)
+
+    def decode_multi(self, cache: SlotCache, feeds: Sequence[Sequence[int]], positions: Sequence[int]) -> Any:
+        """Feeds ``feeds[r]`` (one or more tokens) to the row in slot ``r`` at positions ``positions[r]..``.
+
+        Returns the logits after every fed token, rows concatenated: ``[sum(len(f) for f in feeds), V]``.
+        Projections run on all fed tokens at once; attention runs per fed token over exactly the keys
+        up to it (no mask, no padding), the same call a lone one-token step makes, so a token's numbers
+        do not depend on its batch-mates, on their lengths, or on how many tokens its row fed at once.
+        """
         torch = self.torch
         F = torch.nn.functional
-        b = len(tokens)
         hk, g, d = self.kv_heads, self.group, self.head_dim
-        pos = torch.tensor(positions, dtype=torch.long)
-        t = max(positions) + 1
-        cache.ensure(t)
-        rows = torch.arange(b)
-        mask = (torch.arange(t)[None, :] <= pos[:, None])[:, None, None, :]
+        lens = [len(f) for f in feeds]
+        flat_pos = [p + j for p, n in zip(positions, lens, strict=True) for j in range(n)]
+        cache.ensure(max(flat_pos) + 1)
+        pos = torch.tensor(flat_pos, dtype=torch.long)
+        slots = torch.tensor([r for r, n in enumerate(lens) for _ in range(n)], dtype=torch.long)
+        total = len(flat_pos)
+        # (row, its keys up to this token): one attention call per fed token, over exactly its own keys
+        spans = [(r, p + j + 1) for r, (p, n) in enumerate(zip(positions, lens, strict=True)) for j in range(n)]
         cos = self.cos[pos][:, None, None, :]
         sin = self.sin[pos][:, None, None, :]
-        x = self.embed[torch.tensor(tokens, dtype=torch.long)]
+        x = self.embed[torch.tensor([t for f in feeds for t in f], dtype=torch.long)]
         for i, layer in enumerate(self.layers):
             in_norm, qkv_w, o_w, _, _, _, nq, nk, _ = layer
             qkv = self._lin(self._norm(x, in_norm), qkv_w)
-            q = self._rope(qkv[:, :nq].view(b, hk, g, d), cos, sin, torch)
-            k = self._rope(qkv[:, nq:nq + nk].view(b, hk, 1, d), cos, sin, torch)
-            v = qkv[:, nq + nk:].view(b, hk, d)
+            q = self._rope(qkv[:, :nq].view(total, hk, g, d), cos, sin, torch)
+            k = self._rope(qkv[:, nq:nq + nk].view(total, hk, 1, d), cos, sin, torch)
             keys, values = cache.k[i], cache.v[i]
-            keys[rows, :, pos] = k[:, :, 0]
-            values[rows, :, pos] = v
-            out = F.scaled_dot_product_attention(q, keys[:b, :, :t], values[:b, :, :t], attn_mask=mask)
-            x = self._mlp(x + self._lin(out.reshape(b, nq), o_w), layer)
+            keys[slots, :, pos] = k[:, :, 0]
+            values[slots, :, pos] = qkv[:, nq + nk:].view(total, hk, d)
+            outs = [F.scaled_dot_product_attention(q[j], keys[r, :, :t], values[r, :, :t]).reshape(1, nq)
+                    for j, (r, t) in enumerate(spans)]
+            x = self._mlp(x + self._lin(outs[0] if len(outs) == 1 else torch.cat(outs), o_w), layer)
         return self._lin(self._norm(x, self.final_norm), self.lm_head)
 
     # ------------------------------------------------------------------ prefill

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from synthrun.llm.local_engine import LocalEngine
 
 log = logging.getLogger("synthrun.llm.local_engine")
+MAX_FORCED = 16  # forced tokens fed in one pass at most
 
 
 @dataclass
@@ -65,7 +66,7 @@ class _Job:
 class _Row:
     """One sequence being decoded in the batch."""
 
-    __slots__ = ("job", "tokens", "state", "gen", "pos", "closed_early", "text")
+    __slots__ = ("job", "tokens", "state", "gen", "pos", "closed_early", "text", "logits", "draft")
 
     def __init__(self, job: _Job, torch: Any):
         self.job = job
@@ -75,23 +76,31 @@ class _Row:
         self.pos = len(job.prompt_ids)
         self.closed_early = False
         self.text: str | None = None
-
+        self.logits: Any = None  # [1 + len(draft), V]: next-token logits after the last fed token, then per draft
+        self.draft: list[int] = []  # guessed tokens fed after the decided ones, checked at the next step
 
 
 
 class _Batch:
-    """The rows being decoded together, each in its own slot of the KV cache."""
+    """The rows being decoded together, each in its own slot of the KV cache.
+
+    A step decides each row's next tokens and then runs one forward pass over all rows. A row may
+    feed several tokens in that pass: besides the token it picked, the tokens its JSON automaton
+    forces (exactly one allowed token: keys, quotes, braces) and up to ``engine.draft_tokens`` guessed
+    tokens (prompt lookup: what followed the row's last n-gram earlier in its prompt or answer).
+    Guesses are checked at the next step: the row picks its token from the logits after each guess
+    by the same rule and the same random draws as plain decoding, and keeps the guess only when the
+    pick equals it, so the answer is the one plain decoding gives (up to rounding in the wider pass).
+    """
 
     def __init__(self, engine: LocalEngine):
         self.engine = engine
         self.torch = engine._torch
         self.rows: list[_Row] = []  # row i lives in slot i of the cache
         self.cache: Any = None  # llama_fast.SlotCache
-        self.logits: Any = None  # [B, V] next-token logits of each row
 
     def add(self, job: _Job) -> None:
         """Prefills one prompt alone into the next free slot (its numbers do not depend on the batch)."""
-        torch = self.torch
         engine = self.engine
         fast = engine.fast
         if self.cache is None:
@@ -108,21 +117,20 @@ class _Batch:
         stats["prefill_seconds"] += time.perf_counter() - start
         stats["prefill_tokens"] += len(job.prompt_ids) - reused
         stats["prefix_reused_tokens"] += reused
-        logits = logits.float()[None]
-        self.logits = logits if self.logits is None else torch.cat([self.logits, logits], dim=0)
-        self.rows.append(_Row(job, torch))
+        row = _Row(job, self.torch)
+        row.logits = logits.float()[None]
+        self.rows.append(row)
 
     def step(self) -> None:
-        """Picks one token per row, retires finished rows, and runs one decode forward pass."""
+        """Picks each row's next tokens, retires finished rows, and runs one forward pass."""
         keep: list[int] = []
-        tokens: list[int] = []
+        feeds: list[list[int]] = []
         for i, row in enumerate(self.rows):
             if row.job.future.abandoned:
                 self._finish(row, "cancelled")
                 continue
             try:
-                token = self._pick(row, self.logits[i])
-                reason = self._advance(row, token)
+                feed, reason = self._decide(row)
             except Exception as exc:  # one broken row must not take the batch down
                 log.exception("local engine row failed")
                 if not row.job.future.done():
@@ -130,7 +138,7 @@ class _Batch:
                 continue
             if reason is None:
                 keep.append(i)
-                tokens.append(token)
+                feeds.append(feed)
             else:
                 self._finish(row, reason)
         if len(keep) < len(self.rows):
@@ -140,12 +148,86 @@ class _Batch:
         stats = self.engine.stats
         stats["decode_steps"] += 1
         stats["peak_batch"] = max(stats["peak_batch"], len(self.rows))
+        full = [feed + row.draft for feed, row in zip(feeds, self.rows, strict=True)]
+        stats["draft_tokens"] += sum(len(row.draft) for row in self.rows)
         start = time.perf_counter()
-        logits = self.engine.fast.decode(self.cache, tokens, [r.pos for r in self.rows])
+        logits = self.engine.fast.decode_multi(self.cache, full, [r.pos for r in self.rows]).float()
         stats["decode_seconds"] += time.perf_counter() - start
-        for row in self.rows:
-            row.pos += 1
-        self.logits = logits.float()
+        offset = 0
+        for row, feed, fed in zip(self.rows, feeds, full, strict=True):
+            row.logits = logits[offset + len(feed) - 1: offset + len(fed)]
+            row.pos += len(feed)
+            offset += len(fed)
+
+    def _decide(self, row: _Row) -> tuple[list[int], str | None]:
+        """Checks the row's guesses, picks its next token and the forced ones after it; sets new guesses.
+
+        Returns the tokens to feed (none when the row is finished) and the finish reason.
+        """
+        accepted = 0
+        while True:
+            token = self._pick(row, row.logits[accepted])
+            reason = self._advance(row, token)
+            if reason is not None:
+                return [], reason
+            if accepted < len(row.draft) and token == row.draft[accepted]:
+                accepted += 1  # the guess is what the row picked: its keys/values are already cached
+                continue
+            break
+        row.pos += accepted
+        stats = self.engine.stats
+        stats["draft_accepted"] += accepted
+        feed = [token]
+        reason = self._jump(row, feed)
+        if reason is not None:
+            return [], reason
+        stats["forced_tokens"] += len(feed) - 1
+        row.draft = self._guess(row)
+        return feed, None
+
+    def _jump(self, row: _Row, feed: list[int]) -> str | None:
+        """Appends to ``feed`` the tokens the JSON automaton allows alone (no sampling needed)."""
+        job = row.job
+        constraint = job.constraint
+        if constraint is None:
+            return None
+        while len(feed) < MAX_FORCED:
+            remaining = job.max_tokens - len(row.tokens)
+            allowed = constraint.allowed(row.state, remaining)
+            if allowed is None or len(allowed) != 1 or int(allowed[0]) == self.engine.eos_id:
+                return None
+            if constraint.forced(row.state, remaining):
+                row.closed_early = True
+            if job.temperature > 1e-5:  # the uniform draw plain decoding makes for this token
+                self.torch.rand(1, generator=row.gen, dtype=self.torch.float32)
+            token = int(allowed[0])
+            reason = self._advance(row, token)
+            if reason is not None:
+                return reason
+            feed.append(token)
+        return None
+
+    def _guess(self, row: _Row) -> list[int]:
+        """Prompt lookup: the tokens that followed the latest earlier occurrence of the row's last n-gram."""
+        job = row.job
+        k = min(int(getattr(self.engine, "draft_tokens", 0)), job.max_tokens - len(row.tokens) - 1)
+        if k <= 0:
+            return []
+        guess = lookup(job.prompt_ids + row.tokens, k)
+        constraint = job.constraint
+        if constraint is None or not guess:
+            stops = [i for i, t in enumerate(guess) if t in self.engine.stop_ids]
+            return guess[: stops[0]] if stops else guess
+        state = row.state
+        kept: list[int] = []
+        for token in guess:  # keep the guesses the automaton accepts (others would be rejected anyway)
+            state = constraint.next_state(state, token) if token != self.engine.eos_id else None
+            if state is None:
+                break
+            kept.append(token)
+            if constraint.is_done(state):
+                break
+        return kept
 
     def _select(self, keep: list[int]) -> None:
         """Keeps rows ``keep`` (ascending), moving each down to slot = its new index."""
@@ -153,10 +235,6 @@ class _Batch:
             if new != old:
                 self.cache.move(old, new, self.rows[old].pos)
         self.rows = [self.rows[i] for i in keep]
-        if not self.rows:
-            self.logits = None
-            return
-        self.logits = self.logits[self.torch.tensor(keep, dtype=self.torch.long)]
 
     def _pick(self, row: _Row, logits: Any) -> int:
         torch = self.torch
@@ -247,6 +325,21 @@ class _Batch:
             if not row.job.future.done():
                 row.job.future.set_exception(exc)
         self.rows = []
-        self.logits = None
+
+
+def lookup(tokens: list[int], k: int, sizes: tuple[int, ...] = (3, 2)) -> list[int]:
+    """Up to ``k`` tokens that followed the latest earlier occurrence of the last n-gram of ``tokens``.
+
+    Tries the n-gram sizes in order (longest first); returns [] when none occurs earlier.
+    """
+    for n in sizes:
+        if len(tokens) <= n:
+            continue
+        tail = tokens[-n:]
+        first = tail[0]
+        for start in range(len(tokens) - n - 1, -1, -1):
+            if tokens[start] == first and tokens[start:start + n] == tail:
+                return tokens[start + n: start + n + k]
+    return []
 
 

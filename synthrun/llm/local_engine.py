@@ -74,6 +74,8 @@ class LocalEngine:
         self.model, self.tokenizer, self.load_info = load_model(self.gguf_path, use_cache=use_cache)
         self.max_batch = int(max_batch or os.environ.get("SYNTHRUN_LOCAL_BATCH") or 8)
         self.threads = int(threads or os.environ.get("SYNTHRUN_LOCAL_THREADS") or 0) or None
+        # Guessed tokens per row and step (prompt lookup, see local_batch._Batch; 0 turns guessing off).
+        self.draft_tokens = int(os.environ.get("SYNTHRUN_LOCAL_DRAFT") or 4)
         self.quantize = _quantize_name(quantize if quantize is not None else os.environ.get("SYNTHRUN_LOCAL_QUANTIZE"))
         with torch.no_grad():  # plain tensors: the transformers model stays usable outside inference mode
             self.fast = FastLlama(self.model, torch, quantize=self.quantize)
@@ -86,7 +88,8 @@ class LocalEngine:
         self.constraints = ConstraintCache(byte_vocabulary(self.tokenizer), self.eos_id)
         self._tokenizer_lock = threading.Lock()  # HF fast tokenizers are not safe to share across threads
         self.stats = {"requests": 0, "completion_tokens": 0, "decode_steps": 0, "peak_batch": 0,
-                      "prefill_tokens": 0, "prefix_reused_tokens": 0, "prefill_seconds": 0.0, "decode_seconds": 0.0}
+                      "prefill_tokens": 0, "prefix_reused_tokens": 0, "prefill_seconds": 0.0, "decode_seconds": 0.0,
+                      "forced_tokens": 0, "draft_tokens": 0, "draft_accepted": 0}
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._linger = 0.005
         self._closed = False

@@ -263,3 +263,81 @@ def test_fast_path_prefix_reuse_and_batch_invariance(engine, quantize):
         if quantize is None:  # the fast path computes what transformers computes (int8 answers differ)
             reference = engine.model(input_ids=torch.tensor([ids])).logits[0, -1]
             assert torch.allclose(computed, reference, atol=1e-3)
+
+
+def test_prompt_lookup_finds_the_latest_earlier_ngram():
+    from synthrun.llm.local_batch import lookup
+
+    assert lookup([1, 2, 3, 4, 5, 9, 1, 2, 3], 2) == [4, 5]
+    assert lookup([1, 2, 3, 7, 1, 2, 3, 8, 1, 2, 3], 3) == [8, 1, 2]  # the latest occurrence wins
+    assert lookup([5, 2, 3, 6, 2, 3], 4) == [6, 2, 3]  # falls back to the last 2 tokens
+    assert lookup([1, 2, 3, 4], 3) == []
+
+
+@slow
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_multi_token_pass_equals_one_token_steps(engine, quantize):
+    """Feeding several tokens of a row in one pass gives the logits of one-token steps, whatever the
+    other rows feed (int8: bit for bit, which makes guessed and forced tokens exact)."""
+    import torch
+
+    from synthrun.llm.llama_fast import FastLlama
+
+    ids, _ = engine.encode_prompt(qa_messages(PASSAGES[0]))
+    with torch.inference_mode():
+        fast = engine.fast if quantize is None else FastLlama(engine.model, torch, quantize=quantize)
+        cache = fast.new_cache(2)
+        first, _ = fast.prefill(cache, 0, ids, reuse=False)
+        fast.prefill(cache, 1, ids, reuse=False)
+        feed = [int(first.argmax()), 5, 7]
+        steps = [fast.decode(cache, [t], [len(ids) + j])[0] for j, t in enumerate(feed)]
+        multi = fast.decode_multi(cache, [[9], feed], [len(ids), len(ids)])
+        assert multi.shape[0] == 1 + len(feed)
+        for one, many in zip(steps, multi[1:], strict=True):
+            if quantize == "int8":  # integer products, attention per token over its own keys: exact
+                assert torch.equal(one, many)
+            else:  # float32 matrix products round slightly differently per number of rows
+                assert torch.allclose(one, many, atol=1e-3) and int(one.argmax()) == int(many.argmax())
+
+
+@slow
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_guessed_and_forced_tokens_give_plain_decoding_answers(engine, temperature):
+    """Prompt-lookup guesses and JSON jump-forward change the number of passes, not the answers
+    (int8 weights: a wider pass computes every token's logits bit for bit as a one-token step)."""
+    schema = QAPair.model_json_schema()
+    reqs = [dict(messages=qa_messages(p), json_schema=schema, max_tokens=48, temperature=temperature, seed=i)
+            for i, p in enumerate(PASSAGES[:3])]
+    saved, saved_quantize = engine.draft_tokens, engine.quantize
+    engine.configure(quantize="int8")  # applied by the worker before the next request
+    try:
+        engine.draft_tokens = 0
+        before = dict(engine.stats)
+        plain = [r.text for r in engine.generate_many(reqs)]
+        plain_steps = engine.stats["decode_steps"] - before["decode_steps"]
+        engine.draft_tokens = 4
+        before = dict(engine.stats)
+        guessed = [r.text for r in engine.generate_many(reqs)]
+        steps = engine.stats["decode_steps"] - before["decode_steps"]
+        accepted = engine.stats["draft_accepted"] - before["draft_accepted"]
+    finally:
+        engine.draft_tokens = saved
+        engine.configure(quantize=saved_quantize or "none")
+    assert guessed == plain
+    assert all(QAPair.model_validate_json(t) for t in guessed)
+    assert engine.stats["forced_tokens"] > 0
+    if temperature == 0.0:  # greedy answers copy the passage: some guesses hold, so fewer passes
+        assert accepted > 0 and steps < plain_steps
+
+
+@slow
+def test_first_load_says_one_line_and_draws_no_bars(engine, caplog, capfd):
+    """De-quantizing the GGUF (first use) logs one progress line and prints no tqdm bars."""
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        load_model(engine.gguf_path, use_cache=False)
+    lines = [r.getMessage() for r in caplog.records if "preparing the embedded model" in r.getMessage()]
+    assert lines == ["preparing the embedded model (one time, ~20 s)"]
+    out, err = capfd.readouterr()
+    assert "de-quantizing" not in (out + err).lower() and "it/s" not in out + err and "%|" not in out + err
