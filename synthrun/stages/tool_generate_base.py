@@ -74,6 +74,12 @@ class ToolGenerateBase(LLMStage):
             drop them, and a second sample of a small model often passes. A request still failing
             drops the plan (another round replaces it); an answer keeps its last plausible text.
             Off by default; the hdf5_tools recipe turns it on with its filter.
+        repair: After the last re-ask, complete a text the checks still reject instead of dropping
+            the plan: a request gets the literal values it left out appended in parentheses, an
+            answer the values of the last result (``Result: ...``; alone when the model wrote no
+            usable answer). The example's ``metadata.repaired`` lists the completed fields, so they
+            can be told apart. Off by default; the hdf5_tools recipe turns it on (a 135M model
+            rarely names every value).
     """
 
     needs_all_records: ClassVar[bool] = True  # n_examples for the whole input
@@ -100,6 +106,7 @@ class ToolGenerateBase(LLMStage):
     prompts: dict[str, str] = Field(default_factory=dict)
     request_from: Literal["call", "model"] = "call"
     check_text: bool = False
+    repair: bool = False
 
     @model_validator(mode="after")
     def _steps(self) -> ToolGenerateBase:

@@ -10,6 +10,7 @@ come from :mod:`synthrun.tools.generation`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -59,6 +60,16 @@ def request_names(steps: Sequence[ToolStep]) -> list[str]:
     return out
 
 
+#: What looks like a file name (``survey.h5``) or an object path (``/site/heights``) in a request.
+_NAME_LIKE = re.compile(r"(?<![\w/])(?:/[\w.-]+(?:/[\w.-]+)*|[\w-]{2,}\.[A-Za-z]\w{1,5})(?![\w/])")
+
+
+def _foreign_names(text: str, names: Sequence[str]) -> list[str]:
+    """File names and paths the request names that none of the calls was given (e.g. copied from an example)."""
+    known = " ".join(names).lower()
+    return [m for m in _NAME_LIKE.findall(text) if m.lower().rstrip(".") not in known]
+
+
 def result_values(result: Any, limit: int = 8) -> str:
     """The first few scalar values of a result, for the answer prompt to quote (``units=degC, [4, 3]``)."""
     from synthrun.scoring.tool_gates import scalars
@@ -95,6 +106,9 @@ class WriterStage(Protocol):
 
     @property
     def check_text(self) -> bool: ...
+
+    @property
+    def repair(self) -> bool: ...
 
     @property
     def prompts(self) -> dict[str, str]: ...
@@ -152,15 +166,19 @@ class ToolWriter:
 
     def _ask_text(self, plans: list[Plan], build: Build, schema: type[BaseModel], field_name: str,
                   accept: Callable[[Plan, str], str | None], desc: str, salt: int,
-                  max_tokens: int, keep_checked: bool = False) -> dict[int, str]:
+                  max_tokens: int, keep_checked: bool = False,
+                  repair: Callable[[Plan, str], str | None] | None = None) -> dict[int, str]:
         """Ask each plan for one sentence-like field; re-ask (new seed) when ``accept`` rejects it.
 
         Returns plan.idx -> text for the plans that got an acceptable answer; the last reason of
         the others is returned under ``-1 - idx``. With ``keep_checked`` a plan whose last plausible
         text only failed a tool check (``check_*``) keeps that text (the filter stage decides).
+        With ``repair`` (the stage's ``repair: true``), a plan still without an acceptable text after
+        the last attempt gets ``repair(plan, its last text that only failed a check, or "")`` when
+        ``accept`` takes that; the field is then listed in the plan's ``repaired``.
         """
         got: dict[int, str] = {}
-        kept: dict[int, str] = {}
+        checked: dict[int, str] = {}  # the last plausible text of a plan that failed only a tool check
         todo = list(plans)
         reason: dict[int, str] = {}
         for attempt in range(self.stage.text_retries + 1):
@@ -186,15 +204,19 @@ class ToolWriter:
                 if why:
                     reason[plan.idx] = why
                     retry.append(plan)
-                    if keep_checked and why.startswith("check_"):
-                        kept[plan.idx] = text
+                    if why.startswith("check_"):
+                        checked[plan.idx] = text
                 else:
                     got[plan.idx] = text
                     plan.model = plan.model or res.model
             todo = retry
         for plan in todo:
-            if plan.idx in kept:
-                got[plan.idx] = kept[plan.idx]
+            fixed = repair(plan, checked.get(plan.idx, "")) if repair is not None else None
+            if fixed and accept(plan, fixed) is None:
+                got[plan.idx] = fixed
+                plan.repaired.append(field_name)
+            elif keep_checked and plan.idx in checked:
+                got[plan.idx] = checked[plan.idx]
             else:
                 got[-1 - plan.idx] = reason.get(plan.idx, "failed")
         return got
@@ -321,6 +343,25 @@ class ToolWriter:
             return why
         return self._failed_check(self._draft(plan, answer=text), plan, ["answer_uses_results"])
 
+    def _repair_request(self, plan: Plan, text: str) -> str | None:
+        """The model's request with the literal values it left out appended (``... (climate.h5, /a/b)``).
+
+        Only a request that failed a check can be repaired: a degenerate one (no text) cannot.
+        """
+        names = request_names(plan.steps)
+        low = text.lower()
+        missing = [n for n in names if n.lower() not in low]
+        if not text or not missing or _foreign_names(text, names):
+            return None
+        return f"{text.rstrip()} ({', '.join(missing)})"
+
+    def _repair_answer(self, plan: Plan, text: str) -> str | None:
+        """The values of the last result stated after the model's answer (or alone when it wrote none usable)."""
+        values = result_values(self._outcome(plan, len(plan.steps) - 1)[0]) if plan.steps else ""
+        if not values:
+            return None
+        return f"{text.rstrip()} Result: {values}." if text else f"Result: {values}."
+
     def _request_after_calls(self, plan: Plan) -> bool:
         return plan.strategy == "query_first" and plan.selection == "guided" and self.stage.request_from == "call"
 
@@ -336,7 +377,8 @@ class ToolWriter:
                 names=", ".join(request_names(plan.steps)) or "(none)")
 
         got = self._ask_text(plans, build, RequestOut, "request", self._request_ok, "write requests",
-                             500, self.stage.text_tokens)
+                             500, self.stage.text_tokens,
+                             repair=self._repair_request if self.stage.repair else None)
         self._store(plans, got, "instruction", "instruction", fatal=True)
 
     def write_answers(self, plans: list[Plan]) -> None:
@@ -348,7 +390,8 @@ class ToolWriter:
                                                 values=result_values(result) or "(none)")
 
         got = self._ask_text(plans, build, AnswerOut, "answer", self._answer_ok, "write answers", 900,
-                             self.stage.text_tokens + 32, keep_checked=True)
+                             self.stage.text_tokens + 32, keep_checked=True,
+                             repair=self._repair_answer if self.stage.repair else None)
         self._store(plans, got, "final_answer", "answer", fatal=False)
 
     # ------------------------------------------------------------------ all phases
@@ -390,6 +433,7 @@ class ToolWriter:
             "distractors": [t.name for t in plan.offered if t.name not in needed],
             "environment": plan.env, "spec": self.spec_name,
             "live_ok": all(o.ok for o in plan.trace.outcomes),
+            "repaired": list(plan.repaired),
         }
         ctx = self.ctx
         return ToolExample(

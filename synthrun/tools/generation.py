@@ -254,6 +254,7 @@ class Plan:
     pending_thought: str = ""
     optional: list[set[str]] = field(default_factory=list)
     model: str = ""
+    repaired: list[str] = field(default_factory=list)  # fields completed without the model (``repair``)
 
     @property
     def tools(self) -> dict[str, ToolSpec]:

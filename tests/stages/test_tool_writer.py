@@ -83,3 +83,39 @@ def test_a_request_failing_the_checks_after_its_retries_drops_the_plan(tmp_path,
     for ex in kept:
         failed = check_all(ex, tools_from_dicts(ex.tools), ToolGateConfig(), ["grounded", "specific_request"])
         assert any(failed.values())
+
+
+def test_repair_completes_texts_that_leave_out_values_and_says_so(tmp_path, hdf5_records):
+    # a request that asks for something but names none of the calls' values; an answer quoting no value
+    texts = {"request": "Please look this up in the data for me.", "answer": "I looked it up for you just now."}
+    with fake_llm(texts) as (_, provider):
+        out = GenerateToolExamples(n_examples=3, mode="multi", max_steps=3, oversample=1.0, max_rounds=1,
+                                   text_retries=1, check_text=True, repair=True).run(
+            hdf5_records, make_ctx(tmp_path, provider, "g"))
+    assert out, "repaired requests pass the request checks"
+    for ex in out:
+        names = request_names(ex.reasoning_path)
+        assert ex.instruction.startswith("Please look this up in the data for me. (") and ex.instruction.endswith(")")
+        assert all(n.lower() in ex.instruction.lower() for n in names), (names, ex.instruction)
+        if "answer" in ex.metadata["repaired"]:  # the answer stated no value of the last result
+            assert ex.final_answer.startswith("I looked it up for you just now. Result: ")
+        else:
+            assert ex.final_answer == texts["answer"]
+        assert ex.metadata["repaired"] in (["request"], ["request", "answer"])
+        failed = check_all(ex, tools_from_dicts(ex.tools), ToolGateConfig(allow_failed_steps=True),
+                           ["grounded", "specific_request"])  # answer_uses_results needs the execute stage's results
+        assert not any(failed.values()), failed
+    assert any("answer" in ex.metadata["repaired"] for ex in out), "some last result has values to state"
+
+
+def test_repair_leaves_a_request_naming_other_files_alone(tmp_path, hdf5_records):
+    from synthrun.io import read_jsonl
+
+    copied = {"request": "What is the shape of the /site/heights dataset in survey.h5?"}  # the prompt's example
+    with fake_llm(copied) as (_, provider):
+        ctx = make_ctx(tmp_path, provider, "g")
+        out = GenerateToolExamples(n_examples=2, mode="multi", max_steps=3, oversample=1.0, max_rounds=1,
+                                   text_retries=0, check_text=True, repair=True).run(hdf5_records, ctx)
+    assert out == [], "appending the right names to a request about another file would contradict it"
+    assert {row["reason"] for row in read_jsonl(ctx.stage_dir / "dropped.jsonl")} <= {
+        "instruction_check_grounded", "instruction_check_best_tool", "instruction_check_specific_request"}
