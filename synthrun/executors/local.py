@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from synthrun.shards import ShardJob, ShardResult, run_shard
@@ -24,5 +25,12 @@ class LocalExecutor:
 
     def run_shards(self, job: ShardJob, shards: Iterator[tuple[int, list[str]]],
                    ctx: StageContext) -> Iterator[ShardResult]:
-        for index, lines in shards:
-            yield run_shard(job, index, lines, ctx)
+        with ExitStack() as stack:
+            held = False
+            for index, lines in shards:
+                yield run_shard(job, index, lines, ctx)
+                # once the stage has made its client, later shards reuse its loop and connections
+                session = getattr(vars(ctx).get("llm"), "session", None)
+                if not held and session is not None:
+                    stack.enter_context(session())
+                    held = True

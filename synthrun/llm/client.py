@@ -7,7 +7,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,6 +93,7 @@ class LLMClient:
         self._streak = 0
         self._streak_start = 0.0
         self.budget = budget  # a synthrun.budget.BudgetGuard: asked before every request is sent
+        self._runner: asyncio.Runner | None = None  # set inside :meth:`session`
 
     # ------------------------------------------------------------------ public API
 
@@ -131,7 +133,8 @@ class LLMClient:
             try:
                 return await self.acomplete(request)
             finally:
-                await self._transport.aclose()
+                if self._runner is None:
+                    await self._transport.aclose()
 
         return self._run_sync(one())
 
@@ -190,6 +193,32 @@ class LLMClient:
         """Close the HTTP session :meth:`amap`/:meth:`acomplete` opened on the running loop."""
         await self._transport.aclose()
 
+    @contextmanager
+    def session(self) -> Iterator[LLMClient]:
+        """Keep one event loop and one HTTP session (its open connections) across :meth:`map` calls.
+
+        Without it every :meth:`map` runs on a fresh loop and closes its session at the end, which
+        costs a new set of connections per call; a sharded stage's shards run inside one session.
+        A no-op inside a running loop or an outer session.
+        """
+        try:
+            asyncio.get_running_loop()
+            nested = True
+        except RuntimeError:
+            nested = self._runner is not None
+        if nested:
+            yield self
+            return
+        self._runner = runner = asyncio.Runner()
+        try:
+            yield self
+        finally:
+            self._runner = None
+            try:
+                runner.run(self._transport.aclose())
+            finally:
+                runner.close()
+
     def close(self) -> None:
         """Close the cache file (the client cannot be used afterwards)."""
         if self.cache is not None:
@@ -232,12 +261,11 @@ class LLMClient:
                        f"{now - self._streak_start:.0f}s (last: {exc.reason}); stopped sending requests to "
                        f"the provider")
 
-    @staticmethod
-    def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(coro)
+            return self._runner.run(coro) if self._runner is not None else asyncio.run(coro)
         # Called from inside a running loop (e.g. a notebook): run on a private loop in a thread.
         box: dict[str, Any] = {}
 
@@ -259,7 +287,8 @@ class LLMClient:
         try:
             return await self.amap(requests, desc)
         finally:
-            await self._transport.aclose()
+            if self._runner is None:  # inside a session the session closes it
+                await self._transport.aclose()
 
     def _schema_info(self, schema: type[BaseModel] | None) -> tuple[Any, dict[str, Any] | None]:
         if schema is None:

@@ -281,6 +281,7 @@ class FakeOpenAIServer:
         base_url: ``http://127.0.0.1:PORT/v1``.
         requests: Every request body received, in arrival order.
         headers: The matching request headers.
+        peers: The client address of each request's connection (tells new connections from reused ones).
         max_in_flight: Most requests handled at the same time.
     """
 
@@ -298,6 +299,7 @@ class FakeOpenAIServer:
         self.mode = ""
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.peers: list[Any] = []  # (host, port) of the connection each request came on
         self.in_flight = 0
         self.max_in_flight = 0
         self.answered = 0
@@ -401,6 +403,7 @@ class FakeOpenAIServer:
             with self._lock:
                 self.requests.append(body)
                 self.headers.append(dict(request.headers))
+                self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
                 action = self.script.popleft() if self.script else self.mode
             if self.latency:
                 await asyncio.sleep(self.latency)

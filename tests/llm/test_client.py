@@ -435,3 +435,19 @@ def test_logprobs_reach_the_result_and_survive_the_cache(tmp_path):
     assert [(t["token"], t["logprob"]) for t in tops] == [("Yes", -0.1), ("No", -2.5)]
     assert again.cached and again.logprobs == first.logprobs
     assert plain.logprobs is None  # not asked for, not given
+
+
+def test_a_session_keeps_the_connections_across_map_calls(fake_server, fake_provider):
+    client = LLMClient({**fake_provider, "concurrency": 2}, show_progress=False)
+    batch = [[LLMRequest(messages=msgs(10 * b + i)) for i in range(4)] for b in range(4)]
+    client.map(batch[0])
+    client.map(batch[1])
+    apart = {p[1] for p in fake_server.peers}
+    assert len(apart) == 4, "without a session each map opens its own connections"
+    with client.session():
+        results = client.map(batch[2]) + client.map(batch[3])
+        assert client._runner is not None
+    assert all(r.ok for r in results) and client._runner is None
+    together = {p[1] for p in fake_server.peers[8:]}
+    assert len(together) == 2, "inside a session the second map reuses the first map's connections"
+    assert client.map(batch[0])[0].ok and client.stats.calls == 20, "usable after the session"
