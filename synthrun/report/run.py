@@ -42,9 +42,11 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
 
 
 def _peek(stage_dir: Path) -> list[dict[str, Any]]:
+    """The first rows of a stage's data and side files (a dropped.jsonl row as the record it wraps)."""
     out = list(islice(rows(stage_dir / "data.jsonl"), PEEK_ROWS))
     for name in SIDE_FILES:
-        out += list(islice(rows(stage_dir / name), PEEK_ROWS))
+        out += [r["record"] if isinstance(r.get("record"), dict) else r
+                for r in islice(rows(stage_dir / name), PEEK_ROWS)]
     return out
 
 

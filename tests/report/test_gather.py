@@ -140,3 +140,19 @@ def test_dropped_rows_count_with_the_record_they_wrap(tmp_path):
     counts, labelled = _score_stage(stage, ["rating.total"])
     assert counts["rating.total"] == Counter({8.0: 1, 2.0: 1})
     assert labelled == Counter({(1, 8.0): 1, (0, 2.0): 1})
+
+
+def test_a_stage_that_dropped_every_rated_row_still_gets_its_histogram(fake_run):
+    # the quick start on a 135M model: the judge rates the one pair left and drops it
+    stage = fake_run / "03_curate"
+    dropped = [{"id": r["id"], "stage": "curate", "reason": "below_threshold", "detail": "low",
+                "record": {k: v for k, v in r.items() if k != "rejected_reason"}}
+               for r in map(json.loads, (stage / "rejected.jsonl").read_text().splitlines())]
+    dropped += [{"id": r["id"], "stage": "curate", "reason": "below_threshold", "detail": "low", "record": r}
+                for r in map(json.loads, (stage / "data.jsonl").read_text().splitlines())]
+    (stage / "rejected.jsonl").unlink()
+    (stage / "data.jsonl").write_text("")
+    (stage / "dropped.jsonl").write_text("".join(json.dumps(d) + "\n" for d in dropped))
+    data = gather_run(fake_run)
+    totals = [s for s in data["scores"] if s["stage"] == "curate" and s["field"] == "rating.total"]
+    assert totals and totals[0]["n"] == len(dropped) > 0
