@@ -41,12 +41,17 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
     return data
 
 
+def _unwrap(row: dict[str, Any]) -> dict[str, Any]:
+    """A side-file row as its record (a dropped.jsonl row is ``id, stage, reason, detail, record``)."""
+    record = row.get("record")
+    return record if record.__class__ is dict else row
+
+
 def _peek(stage_dir: Path) -> list[dict[str, Any]]:
-    """The first rows of a stage's data and side files (a dropped.jsonl row as the record it wraps)."""
+    """The first rows of a stage's data and side files (side-file rows as the records they wrap)."""
     out = list(islice(rows(stage_dir / "data.jsonl"), PEEK_ROWS))
     for name in SIDE_FILES:
-        out += [r["record"] if isinstance(r.get("record"), dict) else r
-                for r in islice(rows(stage_dir / name), PEEK_ROWS)]
+        out += [_unwrap(r) for r in islice(rows(stage_dir / name), PEEK_ROWS)]
     return out
 
 
@@ -69,8 +74,8 @@ def _score_stage(stage_dir: Path, fields: list[str]) -> tuple[dict[str, Counter]
     number = (int, float)
     for name in ("data.jsonl", *SIDE_FILES):
         for row in rows(stage_dir / name):
-            if name != "data.jsonl" and row.get("record").__class__ is dict:
-                row = row["record"]  # a dropped.jsonl row: id, stage, reason, detail, record
+            if name != "data.jsonl":
+                row = _unwrap(row)
             for (group, key), counter in specs:
                 src = row.get(group) if group else row
                 if src.__class__ is dict:
