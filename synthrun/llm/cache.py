@@ -38,6 +38,21 @@ def request_key(model: str, messages: list[dict[str, Any]], schema_json: Any, pa
     return hashlib.sha256(dumps(payload, sort_keys=True)).hexdigest()
 
 
+def _use_wal(db: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Switch ``db`` to the WAL journal. SQLite does not wait (busy timeout) on a journal-mode change:
+    when two processes open a new cache at the same moment (the jobs of a parallel sweep), one of them
+    gets "database is locked" at once, so the switch is retried for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _storage_error(path: Path, exc: BaseException) -> StorageError:
     if isinstance(exc, OSError):
         return StorageError.from_os(exc, path)
@@ -67,7 +82,7 @@ class ResponseCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.execute(

@@ -143,3 +143,34 @@ def test_answers_survive_sigkill(tmp_path):
     assert proc.returncode == -9
     cache = ResponseCache(path)
     assert len(cache) == 3 and cache.get("k2") == {"text": "answer 2"} and cache.get("nope") is None
+
+
+def _open_and_put(path: str, barrier, results) -> None:
+    barrier.wait()  # both processes open the new cache at the same moment
+    try:
+        cache = ResponseCache(path)
+        for i in range(10):
+            cache.put(f"{os.getpid()}-{i}", "m", {"i": i})
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_two_processes_can_open_a_new_cache_at_once(tmp_path):
+    # the jobs of a parallel sweep (hydra/launcher=joblib) share one new cache; SQLite does not wait on
+    # the switch to WAL, so without a retry about a third of these trials failed with SQLITE_BUSY
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    outcomes = []
+    for trial in range(12):
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        path = str(tmp_path / f"t{trial}" / "llm.sqlite")
+        procs = [ctx.Process(target=_open_and_put, args=(path, barrier, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        outcomes += [results.get(timeout=5) for _ in procs]
+        assert len(ResponseCache(path)._db.execute("SELECT key FROM answers").fetchall()) == 20
+    assert outcomes == ["ok"] * 24, [o for o in outcomes if o != "ok"]
