@@ -133,8 +133,7 @@ class LLMClient:
             try:
                 return await self.acomplete(request)
             finally:
-                if self._runner is None:
-                    await self._transport.aclose()
+                await self._release()
 
         return self._run_sync(one())
 
@@ -287,8 +286,12 @@ class LLMClient:
         try:
             return await self.amap(requests, desc)
         finally:
-            if self._runner is None:  # inside a session the session closes it
-                await self._transport.aclose()
+            await self._release()
+
+    async def _release(self) -> None:
+        """Close the HTTP session after a synchronous call, unless a :meth:`session` keeps it open."""
+        if self._runner is None:
+            await self._transport.aclose()
 
     def _schema_info(self, schema: type[BaseModel] | None) -> tuple[Any, dict[str, Any] | None]:
         if schema is None:

@@ -355,9 +355,13 @@ class ToolWriter:
             return None
         return f"{text.rstrip()} ({', '.join(missing)})"
 
+    def _last_values(self, plan: Plan) -> str:
+        """The first values of the plan's last result (what its final answer should state), or ""."""
+        return result_values(self._outcome(plan, len(plan.steps) - 1)[0]) if plan.steps else ""
+
     def _repair_answer(self, plan: Plan, text: str) -> str | None:
         """The values of the last result stated after the model's answer (or alone when it wrote none usable)."""
-        values = result_values(self._outcome(plan, len(plan.steps) - 1)[0]) if plan.steps else ""
+        values = self._last_values(plan)
         if not values:
             return None
         return f"{text.rstrip()} Result: {values}." if text else f"Result: {values}."
@@ -384,10 +388,8 @@ class ToolWriter:
     def write_answers(self, plans: list[Plan]) -> None:
         """A final answer grounded in the real results (a missing one is counted, not fatal)."""
         def build(plan: Plan) -> tuple[str, dict[str, Any]]:
-            last = len(plan.steps)
-            result = self._outcome(plan, last - 1)[0] if last else None
             return self.prompts["answer"], dict(instruction=plan.instruction, history=self._history(plan),
-                                                values=result_values(result) or "(none)")
+                                                values=self._last_values(plan) or "(none)")
 
         got = self._ask_text(plans, build, AnswerOut, "answer", self._answer_ok, "write answers", 900,
                              self.stage.text_tokens + 32, keep_checked=True,
