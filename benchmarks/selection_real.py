@@ -17,7 +17,9 @@ It prints the token-length distribution (mean / median / p90, share truncated at
 max_seq_length), then for each route texts/s (wall and per CPU-second, so a shared machine can
 be read), the cosine agreement with the torch route on ``--torch-sample`` texts and with the first
 route on all texts, the duplicate pairs at the dedup threshold (identical or not), dedup precision /
-recall on the planted pairs and the rows ``SelectCoverage`` keeps (overlap with the first route).
+recall on the planted pairs and the rows ``SelectCoverage`` keeps (overlap with the first route, and
+the coverage score of each route's rows on the first route's vectors: mean cosine of every text to its
+closest kept row; the first route is also clustered with another seed, the stage's own variation).
 """
 
 from __future__ import annotations
@@ -185,6 +187,27 @@ def _stages(rows: list[dict], vecs: np.ndarray, root: Path, name: str, seed: int
     return {"dedup": d["quality"], "coverage_ids": set(c.get("ids", []))}
 
 
+def coverage_score(ids: set[str], index: dict[str, int], ref: np.ndarray, block: int = 2048) -> float:
+    """Mean cosine, on the reference vectors, of every text to its closest kept row (how well the kept rows cover)."""
+    kept = ref[sorted(index[i] for i in ids)]
+    best = [(ref[s:s + block] @ kept.T).max(axis=1) for s in range(0, len(ref), block)]
+    return float(np.concatenate(best).mean())
+
+
+def coverage_other_seed(rows: list[dict], root: Path, name: str, seed: int) -> set[str]:
+    """The rows ``SelectCoverage`` keeps on route ``name``'s cached vectors with another clustering seed."""
+    from synthrun.context import StageContext
+    from synthrun.records import Record
+    from synthrun.stages.select_coverage import SelectCoverage
+
+    records = [Record.model_validate({k: v for k, v in r.items() if k != "group"}) for r in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = StageContext(name="coverage", run_id="bench", run_dir=Path(tmp), stage_dir=Path(tmp),
+                           show_progress=False, seed=seed)
+        out = SelectCoverage(reduction_ratio=0.1, cache_dir=str(root / name / "cache")).run(records, ctx)
+    return {r.id for r in out}
+
+
 def run_real(args) -> None:  # noqa: ANN001 - the argparse namespace of selection.py
     """``--real N``: real texts, each route timed, agreement, dedup P/R and coverage overlap."""
     root = Path(tempfile.mkdtemp(prefix="synthrun-bench-real-"))
@@ -200,6 +223,7 @@ def run_real(args) -> None:  # noqa: ANN001 - the argparse namespace of selectio
     if ref:
         print(f"  torch on {k}: {ref['per_s']:.0f} texts/s ({ref['per_cpu_s']:.0f} per CPU-second)")
     first: dict | None = None
+    index: dict[str, int] = {}
     for route in args.routes:
         r = embed_route(route, texts, args.batch_size)
         vecs = r["vecs"]
@@ -217,11 +241,18 @@ def run_real(args) -> None:  # noqa: ANN001 - the argparse namespace of selectio
               f"{len(r['coverage_ids'])} rows", flush=True)
         if first is None:
             first = r
+            index = {row["id"]: i for i, row in enumerate(rows)}
+            other = coverage_other_seed(rows, root, r["route"], args.seed + 1)
+            print(f"    coverage score (mean cosine of every text to its closest kept row, {r['route']} vectors): "
+                  f"{coverage_score(r['coverage_ids'], index, vecs):.4f}; clustering seed {args.seed + 1} instead: "
+                  f"{coverage_score(other, index, vecs):.4f}, rows in common with seed {args.seed} "
+                  f"{len(other & r['coverage_ids']) / max(1, len(other)):.1%}", flush=True)
             continue
         cos = (vecs * first["vecs"]).sum(axis=1)
         same = len(r["coverage_ids"] & first["coverage_ids"]) / max(1, len(first["coverage_ids"]))
         print(f"    vs {first['route']} on all {len(texts)}: cosine min {cos.min():.6f} mean {cos.mean():.6f}; pairs "
               f"common {len(r['pairs'] & first['pairs'])}, only {r['route']} {len(r['pairs'] - first['pairs'])}, "
-              f"only {first['route']} {len(first['pairs'] - r['pairs'])}; coverage rows in common {same:.1%}",
+              f"only {first['route']} {len(first['pairs'] - r['pairs'])}; coverage rows in common {same:.1%}, "
+              f"coverage score on {first['route']} vectors {coverage_score(r['coverage_ids'], index, first['vecs']):.4f}",
               flush=True)
     shutil.rmtree(root, ignore_errors=True)
