@@ -213,13 +213,19 @@ def _load_corpus(cache_dir: Path, n: int, seed: int) -> tuple[list[dict], np.nda
     return build_corpus(n, seed)
 
 
+def as_records(rows: list[dict]) -> list:
+    """The corpus rows as records (the planted-duplicate ``group`` label left out)."""
+    from synthrun.records import Record
+
+    return [Record.model_validate({k: v for k, v in r.items() if k != "group"}) for r in rows]
+
+
 def worker(stage: str, n: int, cache_dir: Path, seed: int, repeat: int = 1) -> dict:
     """Run one stage on the size-``n`` corpus in this (fresh) process; return measurements."""
     from synthrun.context import StageContext
-    from synthrun.records import Record
 
     rows = _load_corpus(cache_dir, n, seed)[0]
-    records = [Record.model_validate({k: v for k, v in r.items() if k != "group"}) for r in rows]
+    records = as_records(rows)
     with tempfile.TemporaryDirectory() as tmp:
         ctx = StageContext(name=stage, run_id="bench", run_dir=Path(tmp), stage_dir=Path(tmp), show_progress=False)
         if stage == "dedup":

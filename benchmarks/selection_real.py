@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from selection import DUP_RATE, EMB_THRESHOLD, _spawn, prefill_cache
+from selection import DUP_RATE, EMB_THRESHOLD, _spawn, as_records, prefill_cache
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "judge"
 
@@ -197,10 +197,9 @@ def coverage_score(ids: set[str], index: dict[str, int], ref: np.ndarray, block:
 def coverage_other_seed(rows: list[dict], root: Path, name: str, seed: int) -> set[str]:
     """The rows ``SelectCoverage`` keeps on route ``name``'s cached vectors with another clustering seed."""
     from synthrun.context import StageContext
-    from synthrun.records import Record
     from synthrun.stages.select_coverage import SelectCoverage
 
-    records = [Record.model_validate({k: v for k, v in r.items() if k != "group"}) for r in rows]
+    records = as_records(rows)
     with tempfile.TemporaryDirectory() as tmp:
         ctx = StageContext(name="coverage", run_id="bench", run_dir=Path(tmp), stage_dir=Path(tmp),
                            show_progress=False, seed=seed)
