@@ -10,12 +10,10 @@ runs the same weights (shared with the transformers model, not copied) with:
 * grouped-query attention without repeating heads (the query heads of one KV head are folded into
   the query-length axis);
 * fused q/k/v and gate/up projections (one matrix product each);
-* prompts prefilled in segments that end at message boundaries and every 64 tokens; the keys/values
-  of every segment but the last are kept in an LRU (:class:`PrefixCache`) keyed by the tokens up to
-  its end, so a system prompt, or a passage, repeated across requests is computed once. The segments
-  depend only on the prompt, so its numbers are the same whether a prefix came from the cache or not;
-* decode passes with one attention call per row (a row feeding several tokens masks the keys after
-  each), so a row's numbers never depend on its batch-mates;
+* prompts prefilled in segments that end at message boundaries; the keys/values of every segment
+  but the last are kept in an LRU (:class:`PrefixCache`) keyed by the tokens up to its end, so a
+  system prompt repeated across requests is computed once. The segments depend only on the
+  prompt, so its numbers are the same whether a prefix came from the cache or was computed;
 * optionally (``quantize="int8"``) int8 weights with per-row activation scales (see
   :class:`Int8Linear`), which keeps every row's result independent of the other rows in the batch.
 
@@ -30,7 +28,6 @@ from collections.abc import Sequence
 from typing import Any
 
 PREFIX_CACHE_BYTES = 192 << 20
-PREFIX_BLOCK = 64  # prompts are also cut every 64 tokens, so a shared start past the system prompt is reused
 
 
 class SlotCache:
@@ -193,10 +190,9 @@ class FastLlama:
         """Feeds ``feeds[r]`` (one or more tokens) to the row in slot ``r`` at positions ``positions[r]..``.
 
         Returns the logits after every fed token, rows concatenated: ``[sum(len(f) for f in feeds), V]``.
-        Projections run on all fed tokens at once; attention runs once per row over exactly its own
-        keys (the fed tokens' queries folded together, each masking the keys after it; no padding), so
-        a row's numbers do not depend on its batch-mates or their lengths. A row feeding several tokens
-        gets its one-token steps' logits up to rounding (one call per fed token cost twice the time).
+        Projections run on all fed tokens at once; attention runs per fed token over exactly the keys
+        up to it (no mask, no padding), the same call a lone one-token step makes, so a token's numbers
+        do not depend on its batch-mates, on their lengths, or on how many tokens its row fed at once.
         """
         torch = self.torch
         F = torch.nn.functional
@@ -207,18 +203,8 @@ class FastLlama:
         pos = torch.tensor(flat_pos, dtype=torch.long)
         slots = torch.tensor([r for r, n in enumerate(lens) for _ in range(n)], dtype=torch.long)
         total = len(flat_pos)
-        # One attention call per row over exactly its own keys; a row feeding n > 1 tokens masks, for
-        # each of them, the keys after it (its queries: tokens x query heads of a key head, folded).
-        rows = []
-        offset = 0
-        for r, (p, n) in enumerate(zip(positions, lens, strict=True)):
-            t = p + n
-            mask = None
-            if n > 1:
-                limit = torch.arange(p + 1, t + 1).repeat_interleave(g)
-                mask = torch.arange(t)[None, :] < limit[:, None]
-            rows.append((r, offset, n, t, mask))
-            offset += n
+        # (row, its keys up to this token): one attention call per fed token, over exactly its own keys
+        spans = [(r, p + j + 1) for r, (p, n) in enumerate(zip(positions, lens, strict=True)) for j in range(n)]
         cos = self.cos[pos][:, None, None, :]
         sin = self.sin[pos][:, None, None, :]
         x = self.embed[torch.tensor([t for f in feeds for t in f], dtype=torch.long)]
@@ -230,10 +216,8 @@ class FastLlama:
             keys, values = cache.k[i], cache.v[i]
             keys[slots, :, pos] = k[:, :, 0]
             values[slots, :, pos] = qkv[:, nq + nk:].view(total, hk, d)
-            outs = [F.scaled_dot_product_attention(
-                        q[o:o + n].permute(1, 0, 2, 3).reshape(hk, n * g, d), keys[r, :, :t], values[r, :, :t],
-                        attn_mask=mask).view(hk, n, g, d).permute(1, 0, 2, 3).reshape(n, nq)
-                    for r, o, n, t, mask in rows]
+            outs = [F.scaled_dot_product_attention(q[j], keys[r, :, :t], values[r, :, :t]).reshape(1, nq)
+                    for j, (r, t) in enumerate(spans)]
             x = self._mlp(x + self._lin(outs[0] if len(outs) == 1 else torch.cat(outs), o_w), layer)
         return self._lin(self._norm(x, self.final_norm), self.lm_head)
 
@@ -270,16 +254,12 @@ class FastLlama:
                 reuse: bool = True) -> tuple[Any, int]:
         """Fills ``slot`` with ``prompt``; returns ``(logits of the next token [V], tokens taken from the cache)``.
 
-        The prompt is run in segments ending at ``splits`` (token offsets, e.g. message boundaries) and
-        at every multiple of :data:`PREFIX_BLOCK`; every segment but the last is looked up in (and
-        stored to) the prefix cache, so requests sharing a start (a system prompt, then a passage in
-        the user message) compute it once. The cuts depend only on the prompt, so its numbers are the
-        same whether a prefix came from the cache or was computed.
+        The prompt is run in segments ending at ``splits`` (token offsets, e.g. message boundaries);
+        every segment but the last is looked up in (and stored to) the prefix cache.
         """
         n = len(prompt)
         cache.ensure(n)
-        cuts = set(splits) | set(range(PREFIX_BLOCK, n, PREFIX_BLOCK))
-        bounds = [b for b in sorted(cuts) if 0 < b < n] + [n]
+        bounds = [b for b in sorted(set(splits)) if 0 < b < n] + [n]
         key = b""
         reused = 0
         start = 0

