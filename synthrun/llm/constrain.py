@@ -218,11 +218,12 @@ class JsonConstraint:
         unreachable = 1 << 30
         for state in list(transitions):
             moves = transitions.pop(state)
-            toks = torch.tensor(list(moves.keys()), dtype=torch.long)
-            nd = torch.tensor([self.dist.get(s, unreachable) for s in moves.values()], dtype=torch.int32)
-            self._tokens[state] = toks
-            self._next_dist[state] = nd
-            self._max_next_dist[state] = int(nd.max()) if len(nd) else 0
+            dists = [self.dist.get(s, unreachable) for s in moves.values()]
+            self._tokens[state] = torch.tensor(list(moves.keys()), dtype=torch.long)
+            self._next_dist[state] = torch.tensor(dists, dtype=torch.int32)
+            # max() in Python: a torch reduction over a large state would start an OpenMP team in
+            # this (submitting) thread, which slows the engine's passes (see LocalEngine._run).
+            self._max_next_dist[state] = max(dists, default=0)
         self.min_tokens = self.dist.get(self.initial_state, unreachable)
         if self.min_tokens >= unreachable:
             raise ValueError("the schema admits no finite JSON text")

@@ -20,8 +20,10 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from synthrun.llm.local_batch import GenResult, _Batch, _Job, _JobFuture, _Row  # noqa: F401 (re-exported)
 from synthrun.llm.local_weights import (  # noqa: F401 (re-exported)
@@ -39,8 +41,10 @@ from synthrun.llm.local_weights import (  # noqa: F401 (re-exported)
     load_model,
     model_cache_root,
 )
+from synthrun.llm.openmp import release_thread_team
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 class LocalEngine:
     """In-process SmolLM2 engine with schema-constrained JSON and micro-batched decoding.
@@ -64,37 +68,29 @@ class LocalEngine:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, max_batch: int | None = None, use_cache: bool = True,
                  threads: int | None = None, quantize: str | None = None):
-        import torch
-
-        from synthrun.llm.constrain import ConstraintCache, byte_vocabulary
-        from synthrun.llm.llama_fast import FastLlama
-
-        self._torch = torch
         self.gguf_path = Path(path) if path else default_gguf_path()
-        self.model, self.tokenizer, self.load_info = load_model(self.gguf_path, use_cache=use_cache)
         self.max_batch = int(max_batch or os.environ.get("SYNTHRUN_LOCAL_BATCH") or 8)
         self.threads = int(threads or os.environ.get("SYNTHRUN_LOCAL_THREADS") or 0) or None
         # Guessed tokens per row and step (prompt lookup, see local_batch._Batch; 0 turns guessing off).
         self.draft_tokens = int(os.environ.get("SYNTHRUN_LOCAL_DRAFT") or 4)
         self.quantize = _quantize_name(quantize if quantize is not None else os.environ.get("SYNTHRUN_LOCAL_QUANTIZE"))
-        with torch.no_grad():  # plain tensors: the transformers model stays usable outside inference mode
-            self.fast = FastLlama(self.model, torch, quantize=self.quantize)
         self._wanted: dict[str, Any] = {}
-        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 8192))
-        self.eos_id = int(self.tokenizer.eos_token_id)
-        self.stop_ids = {self.eos_id}
-        vocab = self.tokenizer.get_vocab()
-        self.stop_ids.update(vocab[tok] for tok in ("<|endoftext|>", "<|im_end|>") if tok in vocab)
-        self.constraints = ConstraintCache(byte_vocabulary(self.tokenizer), self.eos_id)
-        self._tokenizer_lock = threading.Lock()  # HF fast tokenizers are not safe to share across threads
         self.stats = {"requests": 0, "completion_tokens": 0, "decode_steps": 0, "peak_batch": 0,
                       "prefill_tokens": 0, "prefix_reused_tokens": 0, "prefill_seconds": 0.0, "decode_seconds": 0.0,
                       "forced_tokens": 0, "draft_tokens": 0, "draft_accepted": 0}
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.Queue[_Job | _Call | None] = queue.Queue()
         self._linger = 0.005
         self._closed = False
-        self._worker = threading.Thread(target=self._run, name="synthrun-local-llm", daemon=True)
+        self._tokenizer_lock = threading.Lock()  # HF fast tokenizers are not safe to share across threads
+        # The worker thread loads the model and runs every forward pass: the caller's thread runs no
+        # multi-threaded torch work for the engine (see _run on why that matters).
+        self._loaded = threading.Event()
+        self._load_error: BaseException | None = None
+        self._worker = threading.Thread(target=self._run, args=(use_cache,), name="synthrun-local-llm", daemon=True)
         self._worker.start()
+        self._loaded.wait()
+        if self._load_error is not None:
+            raise self._load_error
         atexit.register(self.close)
 
     @classmethod
@@ -175,6 +171,7 @@ class LocalEngine:
         **kwargs: Any,
     ) -> GenResult:
         """Async :meth:`generate`: concurrent calls are decoded together in batches."""
+        release_thread_team()  # this thread may hold an OpenMP team (e.g. from embeddings): see openmp.py
         loop = asyncio.get_running_loop()
         # Compiling a new schema can take a moment: keep it off the event loop.
         future = await loop.run_in_executor(
@@ -207,6 +204,7 @@ class LocalEngine:
         """Queues one request and returns a ``concurrent.futures.Future`` of its :class:`GenResult`."""
         if self._closed:
             raise RuntimeError("the local engine is closed")
+        release_thread_team()
         if max_tokens is None or int(max_tokens) < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens!r}")
         prompt_ids, splits = self.encode_prompt(messages)
@@ -234,6 +232,22 @@ class LocalEngine:
         )
         self._queue.put(job)
         return job.future
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Runs ``fn()`` on the engine's thread between two decode steps and returns its result.
+
+        For other torch work on the engine's model (e.g. next-token probabilities): on the engine's
+        thread it starts no OpenMP team of its own (see :mod:`synthrun.llm.openmp`).
+        """
+        if threading.current_thread() is self._worker:
+            return fn()
+        if self._closed:
+            raise RuntimeError("the local engine is closed")
+        release_thread_team()
+        call = _Call(fn)
+        self._queue.put(call)
+        result: T = call.future.result()
+        return result
 
     def _constraint(self, schema: dict[str, Any]) -> Any:
         """The compiled schema; a schema the compiler cannot handle falls back to any JSON object."""
@@ -296,8 +310,8 @@ class LocalEngine:
 
     # ------------------------------------------------------------------ worker
 
-    def _take_jobs(self, block: bool, free: int) -> list[_Job]:
-        jobs: list[_Job] = []
+    def _take_jobs(self, block: bool, free: int) -> list[_Job | _Call]:
+        jobs: list[_Job | _Call] = []
         if free <= 0:
             return jobs
         try:
@@ -319,10 +333,39 @@ class LocalEngine:
             jobs.append(job)
         return jobs
 
-    def _run(self) -> None:
-        torch = self._torch
+    def _load(self, use_cache: bool) -> None:
+        """Loads the weights and builds the fast path (on the worker thread)."""
+        import torch
+
+        from synthrun.llm.constrain import ConstraintCache, byte_vocabulary
+        from synthrun.llm.llama_fast import FastLlama
+
+        self._torch = torch
         if self.threads:  # on a CPU shared with other busy processes, 1 thread can be 2-4x faster than 2
             torch.set_num_threads(max(1, self.threads))
+        self.model, self.tokenizer, self.load_info = load_model(self.gguf_path, use_cache=use_cache)
+        with torch.no_grad():  # plain tensors: the transformers model stays usable outside inference mode
+            self.fast = FastLlama(self.model, torch, quantize=self.quantize)
+        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 8192))
+        self.eos_id = int(self.tokenizer.eos_token_id)
+        self.stop_ids = {self.eos_id}
+        vocab = self.tokenizer.get_vocab()
+        self.stop_ids.update(vocab[tok] for tok in ("<|endoftext|>", "<|im_end|>") if tok in vocab)
+        self.constraints = ConstraintCache(byte_vocabulary(self.tokenizer), self.eos_id)
+
+    def _run(self, use_cache: bool) -> None:
+        # libgomp spins only briefly at its barriers once the process holds more OpenMP threads than
+        # CPUs, and every thread that ever ran a multi-threaded torch op keeps its own team. So the
+        # model is loaded here, on the thread that runs the passes: a decode step of many small ops
+        # is ~3x slower (int8) when the loading thread's idle team also counts.
+        try:
+            self._load(use_cache)
+        except BaseException as exc:  # noqa: BLE001 (handed to the constructor's thread)
+            self._load_error = exc
+            return
+        finally:
+            self._loaded.set()
+        torch = self._torch
         with torch.inference_mode():
             batch = _Batch(self)
             while not self._closed:
@@ -333,7 +376,9 @@ class LocalEngine:
                     self._apply_wanted()
                 try:
                     for job in jobs:
-                        if job.future.abandoned:
+                        if isinstance(job, _Call):
+                            job.run()
+                        elif job.future.abandoned:
                             job.future.cancel()
                         elif job.future.set_running_or_notify_cancel():
                             try:
@@ -353,6 +398,21 @@ class LocalEngine:
                     break
                 if left is not None and left.future.set_running_or_notify_cancel():
                     left.future.set_exception(RuntimeError("the local engine was closed"))
+
+
+class _Call:
+    """A function queued to run on the engine's thread (:meth:`LocalEngine.call`)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+    def run(self) -> None:
+        if self.future.set_running_or_notify_cancel():
+            try:
+                self.future.set_result(self.fn())
+            except BaseException as exc:  # noqa: BLE001 (raised again in the caller's thread)
+                self.future.set_exception(exc)
 
 
 def _quantize_name(value: Any) -> str | None:

@@ -18,7 +18,6 @@ Two ways to get the distribution:
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,37 +97,23 @@ def distribution_from_openai(logprobs: Any) -> dict[str, float] | None:
 
 # ------------------------------------------------------------------------- embedded model
 
-_load_lock = threading.Lock()
-_loaded: dict[str, tuple[Any, Any, threading.Lock]] = {}
-
-
-def _model_for(path: str | None) -> tuple[Any, Any, threading.Lock]:
-    """Model, tokenizer and tokenizer lock: the running engine's when one is loaded, else our own load."""
-    from synthrun.llm.local_engine import LocalEngine, default_gguf_path, load_model
-
-    key = path or ""
-    with _load_lock:
-        engine = LocalEngine._instances.get(key)
-        if engine is not None:
-            return engine.model, engine.tokenizer, engine._tokenizer_lock
-        if key not in _loaded:
-            from pathlib import Path
-
-            model, tokenizer, _ = load_model(Path(path) if path else default_gguf_path())
-            _loaded[key] = (model, tokenizer, threading.Lock())
-        return _loaded[key]
-
-
 class LocalProbe:
     """Next-token distributions of the embedded SmolLM2 (prefill only).
 
     Args:
-        path: GGUF file (default: the packaged one). The weights come from the engine's loader and
-            are shared with a running :class:`~synthrun.llm.local_engine.LocalEngine`.
+        path: GGUF file (default: the packaged one). The model is the process's
+            :class:`~synthrun.llm.local_engine.LocalEngine`'s (loaded on first use), and the passes
+            run on its thread (:meth:`~synthrun.llm.local_engine.LocalEngine.call`).
     """
 
     def __init__(self, path: str | None = None):
-        self.model, self.tokenizer, self._tok_lock = _model_for(path)
+        from pathlib import Path
+
+        from synthrun.llm.local_engine import LocalEngine
+
+        # The engine's model, and its thread for the passes (see synthrun/llm/openmp.py).
+        self.engine = LocalEngine.get(Path(path) if path else None)
+        self.model, self.tokenizer, self._tok_lock = self.engine.model, self.engine.tokenizer, self.engine._tokenizer_lock
         self.passes = 0
         self.prompt_tokens = 0
         self._answer_ids: dict[tuple[str, tuple[int, int]], dict[int, str]] = {}
@@ -156,6 +141,9 @@ class LocalProbe:
 
     def score(self, probes: Sequence[Probe], progress: Any = None) -> list[float | None]:
         """The 0-1 score of every probe; probes sharing a token prefix share its prefill."""
+        return self.engine.call(lambda: self._score(probes, progress))
+
+    def _score(self, probes: Sequence[Probe], progress: Any) -> list[float | None]:
         import torch
         from transformers import DynamicCache
 

@@ -341,3 +341,15 @@ def test_first_load_says_one_line_and_draws_no_bars(engine, caplog, capfd):
     assert lines == ["preparing the embedded model (one time, ~20 s)"]
     out, err = capfd.readouterr()
     assert "de-quantizing" not in (out + err).lower() and "it/s" not in out + err and "%|" not in out + err
+
+
+def test_model_loads_and_calls_run_on_the_engine_thread(engine):
+    """The caller's thread runs no torch work for the engine (no OpenMP team of its own: openmp.py)."""
+    import threading
+
+    assert engine._worker.name == "synthrun-local-llm"
+    assert engine.call(threading.current_thread) is engine._worker
+    with pytest.raises(ZeroDivisionError):
+        engine.call(lambda: 1 / 0)
+    # the engine still serves after a failing call
+    assert engine.generate(qa_messages("HDF5 chunks"), max_tokens=4, temperature=0.0).completion_tokens >= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 
@@ -53,8 +54,10 @@ def test_embedded_prefill_scores_match_with_and_without_the_shared_prefix_cache(
     probes = [Probe([{"role": "user", "content": f"Passage: {passage}\nQuestion: {q}\nReply yes or no."}])
               for q in ("Is the chunk cache 1 MiB by default?", "Is the chunk cache 64 KiB by default?")]
     probe = LocalProbe()
-    shared = probe.score(probes)
+    threads = set()
+    shared = probe.score(probes, progress=lambda: threads.add(threading.current_thread()))
     assert probe.passes == 2 and all(0.0 <= s <= 1.0 for s in shared)
+    assert threads == {probe.engine._worker}  # the passes ran on the engine's thread
     # the same numbers from one plain forward pass per prompt, no cache
     for p, got in zip(probes, shared, strict=True):
         ids = probe.encode(p)
