@@ -153,10 +153,10 @@ def build_corpus(n: int, seed: int = 0) -> tuple[list[dict], np.ndarray]:
 
 
 def prefill_cache(rows: list[dict], vecs: np.ndarray, cache_dir: Path) -> None:
-    from synthrun.embeddings import DEFAULT_MODEL, EmbeddingCache, resolve_model, text_key
+    from synthrun.embeddings import Embedder, EmbeddingCache, text_key
     from synthrun.textfields import prompt_text
 
-    cache = EmbeddingCache(cache_dir, resolve_model(DEFAULT_MODEL)[1])
+    cache = EmbeddingCache(cache_dir, Embedder().model_key)  # the key the stages' default route reads
     cache.put([text_key(prompt_text(r)) for r in rows], vecs)  # the exact text the stages embed
     cache.close()
 

@@ -76,14 +76,17 @@ def resolve_model(name: str) -> tuple[str, str]:
 _BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
 
 
-def embed_backend(source: str, wanted: str | None = None) -> str:
+def embed_backend(source: str, wanted: str | None = None, prefer_int8: bool = True) -> str:
     """``onnx``, ``onnx-int8`` or ``torch``: the route used for the model at ``source``.
 
-    ``wanted`` (or env ``SYNTHRUN_EMBED_BACKEND``): ``auto`` (default: ``onnx`` when onnxruntime is
-    installed and the model is a mean-pooling sentence-transformers folder, see
-    :mod:`synthrun.embeddings_onnx`), ``onnx`` (the fused float graph: the torch vectors to rounding;
-    a warning when it cannot be used), ``onnx-int8`` (int8 weights: faster, cosine ~0.98-0.99 to the
-    float vectors, cached apart from them) or ``torch``.
+    ``wanted`` (or env ``SYNTHRUN_EMBED_BACKEND``): ``auto`` (default: ``onnx-int8`` when onnxruntime
+    is installed and the model is a mean-pooling sentence-transformers folder, see
+    :mod:`synthrun.embeddings_onnx`, else ``torch``), ``onnx-int8`` (int8 weights: 1.6x the float
+    graph's texts/s, cosine ~0.98-0.99 to the float vectors, cached apart from them; dedup
+    precision/recall and coverage selection measured unchanged in ``benchmarks/selection.py``),
+    ``onnx`` (the fused float graph: the torch vectors to rounding; a warning when it cannot be used)
+    or ``torch``. ``prefer_int8=False`` makes ``auto`` pick ``onnx`` (for few texts matched against
+    thresholds tuned on the float vectors, e.g. :mod:`synthrun.scoring.tool_match`).
     """
     choice = (wanted or os.environ.get("SYNTHRUN_EMBED_BACKEND") or "auto").strip().lower()
     if choice not in _BACKENDS:
@@ -93,7 +96,9 @@ def embed_backend(source: str, wanted: str | None = None) -> str:
     from synthrun import embeddings_onnx
 
     if Path(source).is_dir() and embeddings_onnx.available(source):
-        return "onnx-int8" if choice == "onnx-int8" else "onnx"
+        if choice == "auto":
+            return "onnx-int8" if prefer_int8 else "onnx"
+        return choice
     if choice != "auto":
         log.warning("onnxruntime route unavailable for %s (onnxruntime missing or model unsupported); using torch",
                     source)
@@ -264,8 +269,10 @@ class Embedder:
         batch_size: Texts per forward pass.
         device: Torch device.
         backend: ``auto``, ``onnx``, ``onnx-int8`` or ``torch`` (see :func:`embed_backend`); on CPU the
-            onnxruntime route is several times faster and gives the same vectors. ``onnx-int8`` vectors
-            differ slightly, so they are cached under their own key (``<model>#int8``).
+            onnxruntime routes are several times faster than torch; ``onnx`` gives torch's vectors,
+            ``onnx-int8`` (the default) vectors differ slightly, so they are cached under their own key
+            (``<model>#int8``).
+        prefer_int8: False: ``auto`` picks the float ``onnx`` route (see :func:`embed_backend`).
 
     Attributes:
         hits: Texts found in the cache so far.
@@ -273,9 +280,9 @@ class Embedder:
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_dir: str | Path | None = None,
-                 batch_size: int = 64, device: str = "cpu", backend: str | None = None):
+                 batch_size: int = 64, device: str = "cpu", backend: str | None = None, prefer_int8: bool = True):
         self.source, self.model_key = resolve_model(model)
-        self.backend = embed_backend(self.source, backend) if device == "cpu" else "torch"
+        self.backend = embed_backend(self.source, backend, prefer_int8) if device == "cpu" else "torch"
         if self.backend == "onnx-int8":
             self.model_key += "#int8"
         self.cache = EmbeddingCache(cache_dir, self.model_key) if cache_dir else None
@@ -341,12 +348,13 @@ class Embedder:
 
 
 def stage_embedder(ctx: Any, model: str = DEFAULT_MODEL, cache_dir: str | None = None,
-                   cache: bool = True, batch_size: int = 64) -> Embedder:
+                   cache: bool = True, batch_size: int = 64, prefer_int8: bool = True) -> Embedder:
     """Build the embedder a stage uses.
 
     ``cache_dir`` unset means ``<folder of the run's LLM cache>/embeddings`` (that is
     ``${paths.cache_dir}/embeddings`` under the runner), or no disk cache when the
-    context has no cache folder; ``cache=False`` disables the disk cache.
+    context has no cache folder; ``cache=False`` disables the disk cache. ``prefer_int8=False``:
+    float vectors by default (see :func:`embed_backend`).
     """
     folder: Path | None = None
     if cache:
@@ -354,7 +362,7 @@ def stage_embedder(ctx: Any, model: str = DEFAULT_MODEL, cache_dir: str | None =
             folder = Path(cache_dir)
         elif getattr(ctx, "cache_path", None):
             folder = Path(ctx.cache_path).parent / "embeddings"
-    return Embedder(model, cache_dir=folder, batch_size=batch_size)
+    return Embedder(model, cache_dir=folder, batch_size=batch_size, prefer_int8=prefer_int8)
 
 
 def embed_with_progress(embedder: Embedder, texts: Sequence[str], ctx: Any) -> np.ndarray:

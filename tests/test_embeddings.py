@@ -122,7 +122,9 @@ def test_backend_choice_and_fallback(tmp_path, monkeypatch):
 
     source = resolve_model(DEFAULT_MODEL)[0]
     assert embed_backend(source, "torch") == "torch"
-    assert embed_backend(source, "auto") == "onnx"
+    assert embed_backend(source, "auto") == "onnx-int8"
+    assert embed_backend(source, "onnx") == "onnx"
+    assert embed_backend(source, "auto", prefer_int8=False) == "onnx"  # tool matching's float vectors
     (tmp_path / "modules.json").write_text('[{"type": "sentence_transformers.models.Transformer"}]')
     assert embed_backend(str(tmp_path), "onnx") == "torch"  # not a mean-pooling model folder
     assert embed_backend("some-org/other-model", "auto") == "torch"

@@ -63,7 +63,7 @@ def selection_map(input_path: Path, kept_path: Path, stage_cfg: dict[str, Any], 
     """
     import numpy as np
 
-    from synthrun.embeddings import DEFAULT_MODEL, EmbeddingCache, _slug, resolve_model, text_key
+    from synthrun.embeddings import DEFAULT_MODEL, Embedder, EmbeddingCache, _slug, text_key
     from synthrun.textfields import prompt_text
 
     cluster_of: dict[int, int] = {}
@@ -81,7 +81,7 @@ def selection_map(input_path: Path, kept_path: Path, stage_cfg: dict[str, Any], 
             if j < MAP_POINTS:
                 picked[j] = (n - 1, line)
     base = {"input_rows": n, "selected": len(cluster_of), "points": [], "note": ""}
-    _, model_key = resolve_model(str(stage_cfg.get("model") or DEFAULT_MODEL))
+    model_key = Embedder(str(stage_cfg.get("model") or DEFAULT_MODEL)).model_key  # the stage's route's key
     root = Path(stage_cfg["cache_dir"]) if stage_cfg.get("cache_dir") else cache_root
     if root is None or not (root / _slug(model_key) / "index.sqlite").is_file():
         return {**base, "note": "no embedding cache found for this run; the map needs the cached vectors"}

@@ -36,7 +36,8 @@ def answer_similarities(items: list[QAItem], cfg: GateConfig, ctx: Any, model: s
         return
     from synthrun.embeddings import embed_with_progress, stage_embedder
 
-    embedder = stage_embedder(ctx, model)
+    # Float vectors: min_answer_similarity and the judge benchmarks were measured on them.
+    embedder = stage_embedder(ctx, model, prefer_int8=False)
     windows = [source_windows(it.source_text or "") or [it.source_text or ""] for it in todo]
     texts = [it.answer for it in todo] + [w for ws in windows for w in ws]
     vectors = embed_with_progress(embedder, texts, ctx)

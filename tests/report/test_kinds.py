@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthrun.embeddings import EmbeddingCache, resolve_model, text_key
+from synthrun.embeddings import Embedder, EmbeddingCache, text_key
 from synthrun.io import write_json, write_jsonl
 from synthrun.report.kinds import selection_map, tool_execution, tool_graph
 from synthrun.report.page import run_charts
@@ -56,7 +56,7 @@ def test_selection_map_reads_cached_vectors_and_rings_selected_rows(tmp_path):
         v = centres[c] + rng.normal(0, 0.3, 8).astype(np.float32)
         vectors.append(v / np.linalg.norm(v))
     cache_root = tmp_path / "cache" / "embeddings"
-    _, key = resolve_model("all-MiniLM-L6-v2")
+    key = Embedder("all-MiniLM-L6-v2").model_key  # the key the stage's default route writes
     cache = EmbeddingCache(cache_root, key)
     cache.put([text_key(r["instruction"]) for r in rows], np.stack(vectors))
     cache.close()

@@ -8,7 +8,7 @@ import pytest
 from datasketch import MinHash
 
 from synthrun.context import StageContext
-from synthrun.embeddings import DEFAULT_MODEL, EmbeddingCache, load_model, resolve_model, text_key
+from synthrun.embeddings import DEFAULT_MODEL, Embedder, EmbeddingCache, load_model, resolve_model, text_key
 from synthrun.records import QAPair, Record
 from synthrun.stages.dedup import (
     Dedup,
@@ -103,7 +103,7 @@ def test_real_embeddings_catch_paraphrases_and_keep_distinct_items(minilm, tmp_p
     assert ctx.summary["embeddings"]["embedded"] == len(records)
     ctx2 = _ctx(tmp_path)
     Dedup(embedding_threshold=0.9, cache_dir=str(tmp_path / "emb")).run(records, ctx2)
-    assert ctx2.summary["embeddings"] == {"model": "sentence-transformers/all-MiniLM-L6-v2",
+    assert ctx2.summary["embeddings"] == {"model": Embedder().model_key,
                                           "cache_hits": len(records), "embedded": 0}
 
 
@@ -147,13 +147,14 @@ def test_embedding_pairs_across_kmeans_groups():
 
 def test_cached_embeddings_are_used_without_the_model(tmp_path, monkeypatch):
     texts = DISTINCT + ["What is compound interest, and how do you compute it?"]
-    cache = EmbeddingCache(tmp_path / "emb", resolve_model(DEFAULT_MODEL)[1])
+    cache = EmbeddingCache(tmp_path / "emb", Embedder().model_key)
     vectors = np.eye(len(texts), 16, dtype=np.float32)
     vectors[-1] = vectors[6]  # planted: same vector as text 6
     cache.put([text_key(t) for t in texts], vectors)
     import synthrun.embeddings as emb
 
     monkeypatch.setattr(emb, "load_model", lambda *a, **k: pytest.fail("model loaded despite the cache"))
+    monkeypatch.setattr(emb, "load_onnx", lambda *a, **k: pytest.fail("model loaded despite the cache"))
     out = Dedup(minhash=False, embedding_threshold=0.99, cache_dir=str(tmp_path / "emb")).run(
         [_rec(i, t) for i, t in enumerate(texts)], _ctx(tmp_path))
     assert [r.id for r in out] == [f"r{i}" for i in range(len(DISTINCT))] and out[6].absorbed_ids == ["r8"]

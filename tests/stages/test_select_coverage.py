@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from synthrun.context import StageContext
-from synthrun.embeddings import DEFAULT_MODEL, EmbeddingCache, load_model, resolve_model, text_key
+from synthrun.embeddings import DEFAULT_MODEL, Embedder, EmbeddingCache, load_model, resolve_model, text_key
 from synthrun.records import Record
 from synthrun.stages.select_coverage import SelectCoverage, allocate, farthest_first
 
@@ -110,16 +110,17 @@ def test_large_set_from_cached_vectors_uses_minibatch_kmeans(tmp_path, monkeypat
     vectors = (centres[topic] + 0.3 * rng.normal(size=(n, 24))).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     texts = [f"synthetic text {i}" for i in range(n)]
-    EmbeddingCache(tmp_path / "emb", resolve_model(DEFAULT_MODEL)[1]).put([text_key(t) for t in texts], vectors)
+    EmbeddingCache(tmp_path / "emb", Embedder().model_key).put([text_key(t) for t in texts], vectors)
     import synthrun.embeddings as emb
 
     monkeypatch.setattr(emb, "load_model", lambda *a, **k: pytest.fail("model loaded despite the cache"))
+    monkeypatch.setattr(emb, "load_onnx", lambda *a, **k: pytest.fail("model loaded despite the cache"))
     records = [Record.model_validate({"id": str(i), "text": t, "topic": int(topic[i])}) for i, t in enumerate(texts)]
     ctx = _ctx(tmp_path)
     out = SelectCoverage(target_count=26, n_clusters=13, cache_dir=str(tmp_path / "emb")).run(records, ctx)
     assert len(out) == 26
     assert sorted({r.topic for r in out}) == list(range(groups))
-    assert ctx.summary["embeddings"] == {"model": "sentence-transformers/all-MiniLM-L6-v2",
+    assert ctx.summary["embeddings"] == {"model": Embedder().model_key,
                                          "cache_hits": n, "embedded": 0}
 
 
