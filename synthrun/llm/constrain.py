@@ -221,8 +221,8 @@ class JsonConstraint:
             dists = [self.dist.get(s, unreachable) for s in moves.values()]
             self._tokens[state] = torch.tensor(list(moves.keys()), dtype=torch.long)
             self._next_dist[state] = torch.tensor(dists, dtype=torch.int32)
-            # max() in Python: a torch reduction over a large state would start an OpenMP team in
-            # this (submitting) thread, which slows the engine's passes (see LocalEngine._run).
+            # max() in Python: a torch reduction over a large state starts an OpenMP team in this
+            # (submitting) thread, only for submit to release it again (see synthrun/llm/openmp.py).
             self._max_next_dist[state] = max(dists, default=0)
         self.min_tokens = self.dist.get(self.initial_state, unreachable)
         if self.min_tokens >= unreachable:

@@ -204,7 +204,6 @@ class LocalEngine:
         """Queues one request and returns a ``concurrent.futures.Future`` of its :class:`GenResult`."""
         if self._closed:
             raise RuntimeError("the local engine is closed")
-        release_thread_team()
         if max_tokens is None or int(max_tokens) < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens!r}")
         prompt_ids, splits = self.encode_prompt(messages)
@@ -231,6 +230,7 @@ class LocalEngine:
             splits=splits,
         )
         self._queue.put(job)
+        release_thread_team()  # whatever this thread ran (a schema compile, embeddings) leaves no team behind
         return job.future
 
     def call(self, fn: Callable[[], T]) -> T:
@@ -357,7 +357,7 @@ class LocalEngine:
         # libgomp spins only briefly at its barriers once the process holds more OpenMP threads than
         # CPUs, and every thread that ever ran a multi-threaded torch op keeps its own team. So the
         # model is loaded here, on the thread that runs the passes: a decode step of many small ops
-        # is ~3x slower (int8) when the loading thread's idle team also counts.
+        # is ~2x slower (int8; benchmarks/openmp_teams.py) when the loading thread's idle team counts.
         try:
             self._load(use_cache)
         except BaseException as exc:  # noqa: BLE001 (handed to the constructor's thread)
