@@ -23,10 +23,11 @@ from typing import Any
 
 @lru_cache(maxsize=1)
 def _pause_all() -> Any:
-    """libgomp's ``omp_pause_resource_all`` as loaded by torch, or None (not loaded, other runtime)."""
-    torch = sys.modules.get("torch")
-    if torch is None:  # torch not imported: no team can exist
-        return None
+    """libgomp's ``omp_pause_resource_all`` as loaded by torch, or None (other runtime).
+
+    Only called once torch is imported (the answer is cached): see :func:`release_thread_team`.
+    """
+    torch = sys.modules["torch"]
     names = glob.glob(os.path.join(os.path.dirname(str(torch.__file__)), "lib", "libgomp*.so*"))
     for name in [*names, "libgomp.so.1"]:
         try:
@@ -47,7 +48,7 @@ def release_thread_team() -> bool:
     The next multi-threaded op of this thread starts a new team (about a thread start), so this is
     cheap to call whenever a thread is about to wait on the engine.
     """
-    if "torch" not in sys.modules:
+    if "torch" not in sys.modules:  # torch not imported: no team can exist
         return False
     fn = _pause_all()
     if fn is None:
