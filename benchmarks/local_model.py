@@ -148,7 +148,8 @@ def main() -> None:
         print(f"{name:10s} tok/s: single {tps1:5.1f} | batch 8 {tps8:5.1f} ({tokens8} tok in {el8:.1f} s)"
               f" | 24 requests, 8 slots {tpsc:5.1f}")
 
-    # Variants in fresh processes: compute dtype and torch thread count (on a CPU shared with other
+    # Variants in fresh processes: compute dtype, float32 matrix products through oneDNN (packed
+    # weights, the default) or torch's BLAS (MKL), and torch thread count (on a CPU shared with other
     # busy processes one thread can beat two).
     probe = (
         "import time; from synthrun.llm.local_engine import LocalEngine; e=LocalEngine.get();"
@@ -160,6 +161,7 @@ def main() -> None:
         "print(one, sum(r.completion_tokens for r in rs)/(time.perf_counter()-t))"
     )
     variants = [("SYNTHRUN_LOCAL_DTYPE", "float32"), ("SYNTHRUN_LOCAL_DTYPE", "bfloat16"),
+                ("SYNTHRUN_LOCAL_GEMM", "blas"), ("SYNTHRUN_LOCAL_GEMM", "onednn"),
                 ("SYNTHRUN_LOCAL_THREADS", "1"), ("SYNTHRUN_LOCAL_THREADS", "2")]
     for key, value in variants:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), key: value}

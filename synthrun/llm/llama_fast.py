@@ -14,6 +14,9 @@ runs the same weights (shared with the transformers model, not copied) with:
   but the last are kept in an LRU (:class:`PrefixCache`) keyed by the tokens up to its end, so a
   system prompt repeated across requests is computed once. The segments depend only on the
   prompt, so its numbers are the same whether a prefix came from the cache or was computed;
+* float32 projections through oneDNN with weights reordered once (:class:`PackedLinear`): on the
+  AMD CPUs measured here MKL's sgemm is 2-3x slower at decode batch sizes, and a row's oneDNN
+  result does not depend on the other rows of the batch;
 * optionally (``quantize="int8"``) int8 weights with per-row activation scales (see
   :class:`Int8Linear`), which keeps every row's result independent of the other rows in the batch.
 
@@ -23,6 +26,7 @@ torch is passed in by the caller (this module imports nothing heavy at import ti
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -125,10 +129,11 @@ class FastLlama:
         self.lm_head = model.lm_head.weight
         self.final_norm = inner.norm.weight
         self.layers = [self._fuse(layer) for layer in inner.layers]
-        if self.quantize == "int8":
-            self.layers = [tuple(Int8Linear(w, torch) if j in (1, 2, 4, 5) else w for j, w in enumerate(layer))
+        wrap: Any = Int8Linear if self.quantize == "int8" else PackedLinear if PackedLinear.usable(torch, self.dtype) else None
+        if wrap is not None:
+            self.layers = [tuple(wrap(w, torch) if j in (1, 2, 4, 5) else w for j, w in enumerate(layer))
                            for layer in self.layers]
-            self.lm_head = Int8Linear(self.lm_head, torch)
+            self.lm_head = wrap(self.lm_head, torch)
         inv_freq = inner.rotary_emb.inv_freq.float()
         scale = float(getattr(inner.rotary_emb, "attention_scaling", 1.0))
         positions = torch.arange(int(cfg.max_position_embeddings), dtype=torch.float32)
@@ -172,7 +177,7 @@ class FastLlama:
         return x * cos + rotated * sin
 
     def _lin(self, x: Any, w: Any) -> Any:
-        return w(x) if isinstance(w, Int8Linear) else self.torch.nn.functional.linear(x, w)
+        return self.torch.nn.functional.linear(x, w) if isinstance(w, self.torch.Tensor) else w(x)
 
     def _mlp(self, x: Any, layer: tuple[Any, ...]) -> Any:
         F = self.torch.nn.functional
@@ -309,3 +314,38 @@ class Int8Linear:
         rows = torch.cat([(x / amax).reshape(-1, x.shape[-1]), self.sentinel])
         y = torch.ops.quantized.linear_dynamic(rows, self.packed, True)[:-1]
         return y.reshape(*x.shape[:-1], self.out_features) * amax
+
+
+class PackedLinear:
+    """``x @ w.T`` through oneDNN, the weight reordered once into oneDNN's blocked layout.
+
+    torch's own float32 ``linear`` goes to MKL, whose sgemm runs the embedded model's projections
+    2-3x slower than oneDNN on the AMD CPU measured here (``benchmarks/local_model.py``, GEMM variants).
+    oneDNN computes a row the same way whatever the other rows once there are two or more (a single
+    row takes a matrix-vector path that sums in another order), so a lone row is padded with a zero
+    row: batched results equal lone results bit for bit. ``SYNTHRUN_LOCAL_GEMM=blas`` turns it off.
+    """
+
+    def __init__(self, weight: Any, torch: Any):
+        self.torch = torch
+        w = weight.detach().contiguous()
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(w, None)
+        self.pad = torch.zeros(1, w.shape[1], dtype=w.dtype)
+        self.out_features = w.shape[0]
+
+    @staticmethod
+    def usable(torch: Any, dtype: Any) -> bool:
+        wanted = os.environ.get("SYNTHRUN_LOCAL_GEMM", "onednn").strip().lower()
+        if wanted not in ("onednn", "blas"):
+            raise ValueError(f"SYNTHRUN_LOCAL_GEMM must be onednn or blas, got {wanted!r}")
+        return (wanted == "onednn" and dtype == torch.float32 and torch.backends.mkldnn.is_available()
+                and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
+
+    def __call__(self, x: Any) -> Any:
+        torch = self.torch
+        rows = x.reshape(-1, x.shape[-1])
+        n = rows.shape[0]
+        if n == 1:
+            rows = torch.cat([rows, self.pad])
+        y = torch.ops.mkldnn._linear_pointwise(rows, self.packed, None, "none", [], "")
+        return y[:n].reshape(*x.shape[:-1], self.out_features)

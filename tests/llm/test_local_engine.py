@@ -232,20 +232,33 @@ def test_frequency_and_presence_penalties_in_the_sampler():
     assert pick([3, 3, 3], presence=0.9) == 3  # presence does not grow with the count
 
 
-@slow
-@pytest.mark.parametrize("quantize", [None, "int8"])
-def test_fast_path_prefix_reuse_and_batch_invariance(engine, quantize):
-    """A prompt's logits are the same whether its system prefix came from the prefix cache or not, and
-    (int8: bit for bit) a row decoded in a batch gets the logits it gets alone."""
+def _fast_path(engine, route, monkeypatch):
+    """The engine's own fast path ("packed": float32 through oneDNN), int8, or float32 through torch's BLAS."""
     import torch
 
-    from synthrun.llm.llama_fast import FastLlama
+    from synthrun.llm.llama_fast import FastLlama, PackedLinear
+
+    if route == "packed":
+        assert isinstance(engine.fast.lm_head, PackedLinear), "float32 projections go through oneDNN here"
+        return engine.fast
+    monkeypatch.setenv("SYNTHRUN_LOCAL_GEMM", "blas")
+    fast = FastLlama(engine.model, torch, quantize="int8" if route == "int8" else None)
+    assert not isinstance(fast.lm_head, PackedLinear)
+    return fast
+
+
+@slow
+@pytest.mark.parametrize("route", ["packed", "int8", "blas"])
+def test_fast_path_prefix_reuse_and_batch_invariance(engine, route, monkeypatch):
+    """A prompt's logits are the same whether its system prefix came from the prefix cache or not, and
+    (oneDNN float32 and int8: bit for bit) a row decoded in a batch gets the logits it gets alone."""
+    import torch
 
     ids, splits = engine.encode_prompt(qa_messages(PASSAGES[0]))
     other, other_splits = engine.encode_prompt(qa_messages(PASSAGES[2]))
     assert splits and 0 < splits[0] < len(ids) and ids[: splits[0]] == other[: splits[0]]
     with torch.inference_mode():
-        fast = engine.fast if quantize is None else FastLlama(engine.model, torch, quantize=quantize)
+        fast = _fast_path(engine, route, monkeypatch)
         cache = fast.new_cache(3)
         computed, reused = fast.prefill(cache, 0, ids, splits, reuse=False)
         assert reused == 0
@@ -255,12 +268,12 @@ def test_fast_path_prefix_reuse_and_batch_invariance(engine, quantize):
         token = int(computed.argmax())
         batched = fast.decode(cache, [token, 5, token], [len(ids), len(other), len(ids)])
         alone = fast.decode(cache, [token], [len(ids)])
-        if quantize == "int8":  # exact: integer accumulation, per-row scales
+        if route != "blas":  # exact: a row's products do not depend on the other rows
             assert torch.equal(batched[0], batched[2]) and torch.equal(alone[0], batched[0])
-        else:  # float32 matrix products round slightly differently per batch shape
+        else:  # MKL's float32 products round slightly differently per batch shape
             assert torch.allclose(batched[0], batched[2], atol=1e-3) and torch.allclose(alone[0], batched[0], atol=1e-3)
         assert int(alone[0].argmax()) == int(batched[0].argmax())
-        if quantize is None:  # the fast path computes what transformers computes (int8 answers differ)
+        if route != "int8":  # the fast path computes what transformers computes (int8 answers differ)
             reference = engine.model(input_ids=torch.tensor([ids])).logits[0, -1]
             assert torch.allclose(computed, reference, atol=1e-3)
 
@@ -275,17 +288,15 @@ def test_prompt_lookup_finds_the_latest_earlier_ngram():
 
 
 @slow
-@pytest.mark.parametrize("quantize", [None, "int8"])
-def test_multi_token_pass_equals_one_token_steps(engine, quantize):
+@pytest.mark.parametrize("route", ["packed", "int8", "blas"])
+def test_multi_token_pass_equals_one_token_steps(engine, route, monkeypatch):
     """Feeding several tokens of a row in one pass gives the logits of one-token steps, whatever the
-    other rows feed (int8: bit for bit, which makes guessed and forced tokens exact)."""
+    other rows feed (oneDNN float32 and int8: bit for bit, which makes guessed and forced tokens exact)."""
     import torch
-
-    from synthrun.llm.llama_fast import FastLlama
 
     ids, _ = engine.encode_prompt(qa_messages(PASSAGES[0]))
     with torch.inference_mode():
-        fast = engine.fast if quantize is None else FastLlama(engine.model, torch, quantize=quantize)
+        fast = _fast_path(engine, route, monkeypatch)
         cache = fast.new_cache(2)
         first, _ = fast.prefill(cache, 0, ids, reuse=False)
         fast.prefill(cache, 1, ids, reuse=False)
@@ -294,9 +305,9 @@ def test_multi_token_pass_equals_one_token_steps(engine, quantize):
         multi = fast.decode_multi(cache, [[9], feed], [len(ids), len(ids)])
         assert multi.shape[0] == 1 + len(feed)
         for one, many in zip(steps, multi[1:], strict=True):
-            if quantize == "int8":  # integer products, attention per token over its own keys: exact
+            if route != "blas":  # row-independent products, attention per token over its own keys: exact
                 assert torch.equal(one, many)
-            else:  # float32 matrix products round slightly differently per number of rows
+            else:  # MKL's float32 products round slightly differently per number of rows
                 assert torch.allclose(one, many, atol=1e-3) and int(one.argmax()) == int(many.argmax())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -12,6 +13,16 @@ from synthrun.llm.openmp import release_thread_team
 
 def _os_threads() -> int:
     return len(os.listdir("/proc/self/task"))
+
+
+def _os_threads_settled(below: int, timeout: float = 5.0) -> int:
+    """The OS thread count once it is below ``below`` (released workers exit on their own schedule)."""
+    deadline = time.monotonic() + timeout
+    count = _os_threads()
+    while count >= below and time.monotonic() < deadline:
+        time.sleep(0.01)
+        count = _os_threads()
+    return count
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
@@ -29,7 +40,7 @@ def test_a_thread_team_is_released_and_comes_back_on_the_next_op():
         (a @ a).sum()
         out["with_team"] = _os_threads()
         out["released"] = int(release_thread_team())
-        out["after"] = _os_threads()
+        out["after"] = _os_threads_settled(below=out["with_team"])
         (a @ a).sum()
         out["again"] = _os_threads()
         release_thread_team()
