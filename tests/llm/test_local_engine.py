@@ -278,6 +278,29 @@ def test_fast_path_prefix_reuse_and_batch_invariance(engine, route, monkeypatch)
             assert torch.allclose(computed, reference, atol=1e-3)
 
 
+@slow
+def test_a_passage_shared_past_the_system_prompt_is_prefilled_once(engine):
+    """Prompts are cut every PREFIX_BLOCK tokens too: two questions on one passage share its blocks,
+    and the shared blocks' numbers are the ones a prefill without the cache computes."""
+    import torch
+
+    from synthrun.llm.llama_fast import PREFIX_BLOCK
+
+    passage = " ".join(PASSAGES * 4)
+    first, first_splits = engine.encode_prompt(qa_messages(f"{passage} Question one: what is HDF5?"))
+    second, second_splits = engine.encode_prompt(qa_messages(f"{passage} Question two: what is a chunk?"))
+    shared = next(i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b)
+    assert shared >= second_splits[0] + 2 * PREFIX_BLOCK, "the test needs a long shared passage"
+    with torch.inference_mode():
+        fast = engine.fast
+        cache = fast.new_cache(2)
+        fast.prefill(cache, 0, first, first_splits)
+        cached, reused = fast.prefill(cache, 1, second, second_splits)
+        computed, none = fast.prefill(cache, 1, second, second_splits, reuse=False)
+    assert none == 0 and reused == shared // PREFIX_BLOCK * PREFIX_BLOCK
+    assert torch.equal(cached, computed)
+
+
 def test_prompt_lookup_finds_the_latest_earlier_ngram():
     from synthrun.llm.local_batch import lookup
 
@@ -312,15 +335,17 @@ def test_multi_token_pass_equals_one_token_steps(engine, route, monkeypatch):
 
 
 @slow
+@pytest.mark.parametrize("quantize", ["none", "int8"])
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
-def test_guessed_and_forced_tokens_give_plain_decoding_answers(engine, temperature):
+def test_guessed_and_forced_tokens_give_plain_decoding_answers(engine, temperature, quantize):
     """Prompt-lookup guesses and JSON jump-forward change the number of passes, not the answers
-    (int8 weights: a wider pass computes every token's logits bit for bit as a one-token step)."""
+    (float32 through oneDNN and int8: a wider pass computes every token's logits bit for bit as a
+    one-token step)."""
     schema = QAPair.model_json_schema()
     reqs = [dict(messages=qa_messages(p), json_schema=schema, max_tokens=48, temperature=temperature, seed=i)
             for i, p in enumerate(PASSAGES[:3])]
     saved, saved_quantize = engine.draft_tokens, engine.quantize
-    engine.configure(quantize="int8")  # applied by the worker before the next request
+    engine.configure(quantize=quantize)  # applied by the worker before the next request
     try:
         engine.draft_tokens = 0
         before = dict(engine.stats)
