@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def run(args: list[str], out: Path) -> tuple[float, dict]:
+def run(args: list[str], out: Path) -> tuple[float, dict, dict[str, str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "synthrun", *args, f"paths.output_root={out}", "progress=false"],
@@ -37,13 +37,14 @@ def run(args: list[str], out: Path) -> tuple[float, dict]:
         sys.exit(f"synthrun {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
     runs = sorted(out.rglob("metrics.json"), key=lambda p: p.stat().st_mtime)
     log = runs[-1].parent / "run.log"
+    stats: dict[str, str] = {}
     for line in (log.read_text(errors="replace").splitlines() if log.is_file() else []):
         if "local engine: " in line:  # the engine's counters, logged when it closes
             stats = dict(kv.rsplit(" ", 1) for kv in line.split("local engine: ", 1)[1].split(", "))
             steps = float(stats.get("decode_steps", 0)) or 1.0
             print(f"    engine ({args[0]}): {stats}; {float(stats.get('completion_tokens', 0)) / steps:.2f} "
                   "tokens per decode step", flush=True)
-    return wall, json.loads(runs[-1].read_text())
+    return wall, json.loads(runs[-1].read_text()), stats
 
 
 def engine_batch8(overrides: list[str], max_tokens: int = 64) -> float:
@@ -84,15 +85,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         run(["+recipe=demo_db"], out / "qs")
-        qa_wall, qa = run(["+recipe=qa", *overrides], out / "qs")
+        qa_wall, qa, qa_engine = run(["+recipe=qa", *overrides], out / "qs")
         print(f"quick start QA: {qa_wall:6.1f} s wall (process), {qa['llm_calls']} calls, "
               f"{qa['tokens_in']} prompt / {qa['tokens_out']} completion tokens; load {os.getloadavg()}", flush=True)
         db = next((out / "qs").rglob("demo.lancedb"))
-        _, gen = run(["+recipe=qa", f"load.db={db}", "generate.n_pairs=4", "enrich.enabled=false", "curate.enabled=false",
+        _, gen, _ = run(["+recipe=qa", f"load.db={db}", "generate.n_pairs=4", "enrich.enabled=false", "curate.enabled=false",
                       "stages=[load,generate]", *overrides], out / "gen")
         pairs = next((out / "gen").rglob("02_generate/data.jsonl"))
         n_pairs = sum(1 for line in pairs.read_text().splitlines() if line.strip())
-        val_wall, val = run(["+recipe=validate", f"load.path='{pairs}'", *overrides], out / "val")
+        val_wall, val, val_engine = run(["+recipe=validate", f"load.path='{pairs}'", *overrides], out / "val")
     reference = engine_batch8(overrides)
     print(f"engine batch 8 (free text, 64 tokens): {reference:6.1f} tok/s")
     rates = stage_rows("qa", qa, reference)
@@ -104,6 +105,14 @@ def main() -> None:
     total_s = sum(s["wall_time_s"] for m in (qa, val) for s in m["stages"] if s.get("llm_calls"))
     print(f"recipe-level (QA + validate LLM stages): {total_out / total_s:6.1f} tok/s = "
           f"{total_out / total_s / reference:4.2f}x engine batch 8")
+    # Where those stages' time goes: the engine's decode passes, its prompt prefill, and the rest
+    # (model load inside the first LLM stage, tokenizing, the client, the stage's own work).
+    decode = sum(float(e.get("decode_seconds", 0)) for e in (qa_engine, val_engine))
+    prefill = sum(float(e.get("prefill_seconds", 0)) for e in (qa_engine, val_engine))
+    computed = sum(int(e.get("prefill_tokens", 0)) for e in (qa_engine, val_engine))
+    print(f"  of their {total_s:.1f} s: decode passes {decode:.1f} s ({total_out / decode if decode else 0:.1f} tok/s "
+          f"= {total_out / decode / reference if decode else 0:4.2f}x engine batch 8), prefill {prefill:.1f} s "
+          f"({computed} prompt tokens computed), the rest {total_s - decode - prefill:.1f} s")
     print(f"load after: {os.getloadavg()}")
 
 
