@@ -3,7 +3,8 @@
 transformers' generic forward costs the embedded SmolLM2 most of its decode time on CPU: the
 ``DynamicCache`` grows by ``torch.cat`` (every step copies the whole cache), grouped-query attention
 repeats the key/value heads for every step, and a 4-D mask is rebuilt per call. :class:`FastLlama`
-runs the same weights (shared with the transformers model, not copied) with:
+runs the same weights (shared with the transformers model; the float32 projections also keep one
+oneDNN-reordered copy, ~0.5 GB) with:
 
 * a preallocated per-slot KV cache (:class:`SlotCache`): a decode step writes one position per row
   in place; rows of a batch live in slots ``0..B-1``, so attention reads a view, never a copy;
