@@ -3,7 +3,7 @@
 transformers' generic forward costs the embedded SmolLM2 most of its decode time on CPU: the
 ``DynamicCache`` grows by ``torch.cat`` (every step copies the whole cache), grouped-query attention
 repeats the key/value heads for every step, and a 4-D mask is rebuilt per call. :class:`FastLlama`
-runs the same weights (shared with the transformers model; the float32 projections also keep one
+runs the same weights, read by name (no transformers model needed; the float32 projections keep a
 oneDNN-reordered copy, ~0.5 GB) with:
 
 * a preallocated per-slot KV cache (:class:`SlotCache`): a decode step writes one position per row
@@ -106,63 +106,61 @@ class PrefixCache:
 
 
 class FastLlama:
-    """Decode and prefill passes of a transformers ``LlamaForCausalLM`` (weights shared, not copied).
+    """Decode and prefill passes of a Llama model (e.g. SmolLM2), from its tensors by name.
 
     Args:
-        model: The loaded transformers model (Llama architecture, e.g. SmolLM2).
+        state: The model's tensors under transformers' names (``model.layers.0.self_attn.q_proj.weight``,
+            ...), e.g. read from its safetensors file or ``model.state_dict()``.
+        config: The model's config as a dict (its ``config.json``).
         torch: The torch module.
+        quantize: None or ``"int8"`` (see :class:`Int8Linear`).
     """
 
-    def __init__(self, model: Any, torch: Any, quantize: str | None = None):
+    def __init__(self, state: dict[str, Any], config: dict[str, Any], torch: Any, quantize: str | None = None):
         self.torch = torch
         if quantize not in (None, "", "none", "int8"):
             raise ValueError(f"quantize must be none or int8, got {quantize!r}")
         self.quantize = "int8" if quantize == "int8" else None
-        cfg = model.config
-        self.layers_n = int(cfg.num_hidden_layers)
-        self.heads = int(cfg.num_attention_heads)
-        self.kv_heads = int(cfg.num_key_value_heads)
-        self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
+        if any(k.endswith(".bias") for k in state):
+            raise ValueError("projection biases are not supported by the fast path")
+        self.layers_n = int(config["num_hidden_layers"])
+        self.heads = int(config["num_attention_heads"])
+        self.kv_heads = int(config.get("num_key_value_heads") or self.heads)
+        self.head_dim = int(config.get("head_dim") or int(config["hidden_size"]) // self.heads)
         self.group = self.heads // self.kv_heads
-        self.eps = float(cfg.rms_norm_eps)
-        inner = model.model
-        self.embed = inner.embed_tokens.weight
+        self.eps = float(config["rms_norm_eps"])
+        self.embed = state["model.embed_tokens.weight"]
         self.dtype = self.embed.dtype
-        self.lm_head = model.lm_head.weight
-        self.final_norm = inner.norm.weight
-        self.layers = [self._fuse(layer) for layer in inner.layers]
+        self.lm_head = state.get("lm_head.weight", self.embed)  # tied to the embeddings when absent
+        self.final_norm = state["model.norm.weight"]
+        self.layers = [self._fuse(state, f"model.layers.{i}.") for i in range(self.layers_n)]
         wrap: Any = Int8Linear if self.quantize == "int8" else PackedLinear if PackedLinear.usable(torch, self.dtype) else None
         if wrap is not None:
             self.layers = [tuple(wrap(w, torch) if j in (1, 2, 4, 5) else w for j, w in enumerate(layer))
                            for layer in self.layers]
             self.lm_head = wrap(self.lm_head, torch)
-        inv_freq = inner.rotary_emb.inv_freq.float()
-        scale = float(getattr(inner.rotary_emb, "attention_scaling", 1.0))
-        positions = torch.arange(int(cfg.max_position_embeddings), dtype=torch.float32)
+        inv_freq, scale = rope_frequencies(config, torch)
+        positions = torch.arange(int(config.get("max_position_embeddings") or 8192), dtype=torch.float32)
         freqs = positions[:, None] * inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
         self.cos = (emb.cos() * scale).to(self.dtype)
         self.sin = (emb.sin() * scale).to(self.dtype)
         self.prefix = PrefixCache()
 
-    def _fuse(self, layer: Any) -> tuple[Any, ...]:
-        """One layer's weights, with q/k/v and gate/up fused; the HF modules then use views of them."""
+    @classmethod
+    def from_model(cls, model: Any, torch: Any, quantize: str | None = None) -> FastLlama:
+        """The fast path of a loaded transformers ``LlamaForCausalLM`` (its weights, fused into copies)."""
+        return cls(dict(model.state_dict()), model.config.to_dict(), torch, quantize=quantize)
+
+    def _fuse(self, state: dict[str, Any], prefix: str) -> tuple[Any, ...]:
+        """One layer's weights, with q/k/v and gate/up fused into one matrix each."""
         torch = self.torch
-        attn, mlp = layer.self_attn, layer.mlp
-        if getattr(attn.q_proj, "bias", None) is not None or getattr(mlp.gate_proj, "bias", None) is not None:
-            raise ValueError("projection biases are not supported by the fast path")
-        qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).contiguous()
-        gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).contiguous()
-        nq, nk = attn.q_proj.weight.shape[0], attn.k_proj.weight.shape[0]
-        ng = mlp.gate_proj.weight.shape[0]
-        param = torch.nn.Parameter
-        attn.q_proj.weight = param(qkv[:nq], requires_grad=False)
-        attn.k_proj.weight = param(qkv[nq:nq + nk], requires_grad=False)
-        attn.v_proj.weight = param(qkv[nq + nk:], requires_grad=False)
-        mlp.gate_proj.weight = param(gate_up[:ng], requires_grad=False)
-        mlp.up_proj.weight = param(gate_up[ng:], requires_grad=False)
-        return (layer.input_layernorm.weight, qkv, attn.o_proj.weight, layer.post_attention_layernorm.weight,
-                gate_up, mlp.down_proj.weight, nq, nk, ng)
+        q, k, v = (state[f"{prefix}self_attn.{n}_proj.weight"] for n in "qkv")
+        gate, up = state[f"{prefix}mlp.gate_proj.weight"], state[f"{prefix}mlp.up_proj.weight"]
+        return (state[f"{prefix}input_layernorm.weight"], torch.cat([q, k, v]).contiguous(),
+                state[f"{prefix}self_attn.o_proj.weight"], state[f"{prefix}post_attention_layernorm.weight"],
+                torch.cat([gate, up]).contiguous(), state[f"{prefix}mlp.down_proj.weight"],
+                q.shape[0], k.shape[0], gate.shape[0])
 
     def new_cache(self, slots: int, capacity: int = 512) -> SlotCache:
         return SlotCache(self.torch, self.layers_n, slots, self.kv_heads, self.head_dim, self.dtype, capacity)
@@ -291,6 +289,25 @@ class FastLlama:
                                     cache.v[:, slot, :, start:end].clone())
             start = end
         return self._block(cache, slot, prompt[start:], start, logits=True), reused
+
+
+def rope_frequencies(config: dict[str, Any], torch: Any) -> tuple[Any, float]:
+    """``(inverse frequencies, attention scaling)`` of the model's rotary embedding.
+
+    The default rope is computed here as transformers computes it (same numbers); other rope types
+    (``llama3``, ``linear``, ...) go through transformers' own functions.
+    """
+    params = dict(config.get("rope_parameters") or config.get("rope_scaling") or {})
+    theta = float(params.get("rope_theta") or config.get("rope_theta") or 10000.0)
+    kind = params.get("rope_type") or params.get("type") or "default"
+    if kind == "default":
+        dim = int(config.get("head_dim") or int(config["hidden_size"]) // int(config["num_attention_heads"]))
+        return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float) / dim)), 1.0
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    inv_freq, scale = ROPE_INIT_FUNCTIONS[kind](LlamaConfig.from_dict(config), "cpu")
+    return inv_freq.float(), float(scale)
 
 
 class Int8Linear:

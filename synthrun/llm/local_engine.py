@@ -30,6 +30,7 @@ from synthrun.llm.local_weights import (  # noqa: F401 (re-exported)
     GGUF_NAME,
     GGUF_PACKAGE,
     MODEL_NAME,
+    Weights,
     _load_from_cache,
     _load_from_gguf,
     _offline_env,
@@ -39,6 +40,7 @@ from synthrun.llm.local_weights import (  # noqa: F401 (re-exported)
     default_gguf_path,
     file_digest,
     load_model,
+    load_weights,
     model_cache_root,
 )
 from synthrun.llm.openmp import release_thread_team
@@ -59,8 +61,10 @@ class LocalEngine:
         quantize: ``"int8"`` for int8 weights with per-row activation scales (faster; provider
             ``quantize``; env ``SYNTHRUN_LOCAL_QUANTIZE``), or None/"none" for float weights.
 
-    The transformers ``model`` and ``tokenizer`` stay public (e.g. to read next-token
-    probabilities); decoding runs through :class:`synthrun.llm.llama_fast.FastLlama` on the same weights.
+    Decoding runs through :class:`synthrun.llm.llama_fast.FastLlama` on the weights read straight
+    from the model cache (:func:`~synthrun.llm.local_weights.load_weights`). ``tokenizer`` is public,
+    and so is ``model``, the transformers model of the same weights (e.g. to read next-token
+    probabilities), built on first use.
     """
 
     _instances: dict[str, LocalEngine] = {}
@@ -85,6 +89,8 @@ class LocalEngine:
         # The worker thread loads the model and runs every forward pass: the caller's thread runs no
         # multi-threaded torch work for the engine (see _run on why that matters).
         self._loaded = threading.Event()
+        self._model: Any = None
+        self._model_lock = threading.Lock()
         self._load_error: BaseException | None = None
         self._worker = threading.Thread(target=self._run, args=(use_cache,), name="synthrun-local-llm", daemon=True)
         self._worker.start()
@@ -133,7 +139,23 @@ class LocalEngine:
 
             self.quantize = wanted["quantize"]
             with self._torch.inference_mode(False), self._torch.no_grad():
-                self.fast = FastLlama(self.model, self._torch, quantize=self.quantize)
+                self.fast = FastLlama(self.weights.state, self.weights.config, self._torch, quantize=self.quantize)
+
+    @property
+    def model(self) -> Any:
+        """The transformers model of the engine's weights (built on first use, on the engine's thread)."""
+        if self._model is None:
+            with self._model_lock:
+                if self._model is None:
+                    self._model = self.weights.model if self.weights.model is not None else self.call(self._build_model)
+        return self._model
+
+    def _build_model(self) -> Any:
+        if self.weights.folder is None:  # not cached: de-quantize the GGUF again
+            return load_model(self.gguf_path, use_cache=False, dtype=self.load_info["dtype"])[0]
+        with _quiet_transformers():
+            model = _load_from_cache(self.weights.folder)[0].eval()
+        return model.to(getattr(self._torch, self.load_info["dtype"]))
 
     # ------------------------------------------------------------------ public API
 
@@ -343,10 +365,11 @@ class LocalEngine:
         self._torch = torch
         if self.threads:  # on a CPU shared with other busy processes, 1 thread can be 2-4x faster than 2
             torch.set_num_threads(max(1, self.threads))
-        self.model, self.tokenizer, self.load_info = load_model(self.gguf_path, use_cache=use_cache)
+        self.weights: Weights = load_weights(self.gguf_path, use_cache=use_cache)
+        self.tokenizer, self.load_info = self.weights.tokenizer, self.weights.info
         with torch.no_grad():  # plain tensors: the transformers model stays usable outside inference mode
-            self.fast = FastLlama(self.model, torch, quantize=self.quantize)
-        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 8192))
+            self.fast = FastLlama(self.weights.state, self.weights.config, torch, quantize=self.quantize)
+        self.context_length = int(self.weights.config.get("max_position_embeddings") or 8192)
         self.eos_id = int(self.tokenizer.eos_token_id)
         self.stop_ids = {self.eos_id}
         vocab = self.tokenizer.get_vocab()

@@ -4,6 +4,10 @@ The GGUF weights are de-quantized once and cached as safetensors under
 ``~/.cache/synthrun/models/<sha256 of the gguf>/`` (``SYNTHRUN_MODEL_CACHE`` relocates it), which
 cuts later start-ups from ~20 s to ~1 s. Nothing is ever downloaded. torch and transformers are
 imported lazily.
+
+The engine reads that cache with :func:`load_weights`: the tensors straight from the safetensors
+file, the config as JSON and the tokenizer alone, without building a transformers model (whose
+imports alone cost ~3 s per process); :func:`load_model` gives the transformers model.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +215,71 @@ def _load_float32_quietly(gguf: Path, use_cache: bool) -> tuple[Any, Any, dict[s
         except OSError as exc:
             log.warning("could not cache the de-quantized model in %s: %s", target, exc)
     return model, tokenizer, info
+
+
+@dataclass
+class Weights:
+    """What the engine's fast path needs: tensors by name, the model config and the tokenizer.
+
+    ``model`` is the transformers model when one was built anyway (first use: de-quantizing the
+    GGUF; no cache folder); ``folder`` is the cache folder the rest came from, if any.
+    """
+
+    state: dict[str, Any]
+    config: dict[str, Any]
+    tokenizer: Any
+    info: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+    folder: Path | None = None
+
+
+def load_weights(gguf: Path, use_cache: bool = True, dtype: str | None = None) -> Weights:
+    """The weights of ``gguf`` as tensors by name, from the safetensors cache when present, else
+    from the GGUF (which writes the cache). ``dtype`` (default :func:`compute_dtype_name`) is what
+    they compute in; ``info`` is as in :func:`load_model`."""
+    start = time.perf_counter()
+    wanted = dtype or compute_dtype_name()
+    target = model_cache_root() / file_digest(gguf) if use_cache else None
+    if target is not None and (target / _CACHE_MARKER).is_file():
+        try:
+            weights = _weights_from_cache(target)
+        except Exception as exc:  # unreadable: load_model below rebuilds it
+            log.warning("model cache %s unreadable (%s); loading %s", target, exc, gguf)
+        else:
+            weights.info = {"source": "cache", "seconds": time.perf_counter() - start, "path": str(target)}
+            return _cast(weights, wanted)
+    model, tokenizer, info = load_model(gguf, use_cache=use_cache, dtype="float32")
+    config = model.config.to_dict()
+    weights = Weights(dict(model.state_dict()), config, tokenizer, info, model,
+                      target if target is not None and (target / _CACHE_MARKER).is_file() else None)
+    return _cast(weights, wanted)
+
+
+def _weights_from_cache(folder: Path) -> Weights:
+    import torch  # noqa: F401 (safetensors.torch needs it)
+    from safetensors.torch import load_file
+
+    _offline_env()
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no .safetensors file in {folder}")
+    state: dict[str, Any] = {}
+    for file in files:
+        state.update(load_file(str(file)))
+    config = json.loads((folder / "config.json").read_text())
+    from transformers import PreTrainedTokenizerFast  # the tokenizer alone: none of the model imports
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
+    return Weights(state, config, tokenizer, folder=folder)
+
+
+def _cast(weights: Weights, dtype: str) -> Weights:
+    weights.info["dtype"] = dtype
+    if dtype != "float32":
+        import torch
+
+        to = getattr(torch, dtype)
+        weights.state = {k: v.to(to) for k, v in weights.state.items()}
+        if weights.model is not None:
+            weights.model = weights.model.to(to)
+    return weights

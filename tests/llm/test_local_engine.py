@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 
 import pytest
 from pydantic import BaseModel, Field
@@ -15,6 +17,7 @@ from synthrun.llm.local_engine import (
     compute_dtype_name,
     default_gguf_path,
     load_model,
+    load_weights,
 )
 
 slow = pytest.mark.slow  # every test that runs the real model
@@ -176,6 +179,62 @@ def test_model_cache_roundtrip(engine, tmp_path, monkeypatch):
     assert info["source"] == "cache"
     assert torch.equal(model.model.embed_tokens.weight, engine.model.model.embed_tokens.weight)
     assert json.loads((target / "synthrun_cache.json").read_text())["format"] == 1
+    weights = load_weights(engine.gguf_path)  # what the engine reads: tensors by name, no model built
+    assert weights.info["source"] == "cache" and weights.model is None and weights.folder == target
+    assert weights.state.keys() == model.state_dict().keys() - {"lm_head.weight"}  # tied to the embeddings
+    assert all(torch.equal(t, model.state_dict()[k]) for k, t in weights.state.items())
+    assert weights.config == json.loads((target / "config.json").read_text())
+
+
+@slow
+def test_an_unreadable_cache_is_rebuilt_from_the_gguf(engine, tmp_path, monkeypatch):
+    import torch
+
+    from synthrun.llm import local_weights
+
+    monkeypatch.setenv("SYNTHRUN_MODEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(local_weights, "file_digest", lambda path: "abc")
+    _write_cache(engine.model, engine.tokenizer, tmp_path / "abc", engine.gguf_path)
+    (tmp_path / "abc" / "model.safetensors").write_bytes(b"not safetensors")
+    weights = load_weights(engine.gguf_path)
+    assert weights.info["source"] == "gguf" and weights.model is not None
+    assert torch.equal(weights.state["model.norm.weight"], engine.weights.state["model.norm.weight"])
+    assert load_weights(engine.gguf_path).info["source"] == "cache"  # rebuilt
+
+
+@slow
+def test_the_engine_starts_without_building_a_transformers_model(engine):
+    """The engine reads the cached tensors itself (transformers' model imports cost ~3 s); its
+    ``model``, built on first use, computes what the fast path computes."""
+    import torch
+
+    code = ("import sys; from synthrun.llm.local_engine import LocalEngine; e = LocalEngine.get(); "
+            "e.generate([{'role': 'user', 'content': 'Hi'}], max_tokens=2); "
+            "print(sorted(m for m in sys.modules if m.startswith('transformers.models.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    ids, _ = engine.encode_prompt(qa_messages(PASSAGES[1]))
+    with torch.inference_mode():
+        fast = engine.fast
+        logits, _ = fast.prefill(fast.new_cache(1), 0, ids, reuse=False)
+        reference = engine.model(input_ids=torch.tensor([ids])).logits[0, -1]
+    assert torch.allclose(logits, reference, atol=1e-3)
+
+
+def test_default_rope_frequencies_are_the_ones_transformers_computes():
+    import torch
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    from synthrun.llm.llama_fast import rope_frequencies
+
+    config = {"hidden_size": 576, "num_attention_heads": 9, "head_dim": 64, "max_position_embeddings": 8192,
+              "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}}
+    for params in (config["rope_parameters"], {"rope_theta": 10000.0, "rope_type": "linear", "factor": 2.0}):
+        cfg = {**config, "rope_parameters": params}
+        inv_freq, scale = rope_frequencies(cfg, torch)
+        hf = LlamaRotaryEmbedding(LlamaConfig(**cfg))
+        assert torch.equal(inv_freq, hf.inv_freq) and scale == hf.attention_scaling
 
 
 @slow
@@ -242,7 +301,7 @@ def _fast_path(engine, route, monkeypatch):
         assert isinstance(engine.fast.lm_head, PackedLinear), "float32 projections go through oneDNN here"
         return engine.fast
     monkeypatch.setenv("SYNTHRUN_LOCAL_GEMM", "blas")
-    fast = FastLlama(engine.model, torch, quantize="int8" if route == "int8" else None)
+    fast = FastLlama(engine.weights.state, engine.weights.config, torch, quantize="int8" if route == "int8" else None)
     assert not isinstance(fast.lm_head, PackedLinear)
     return fast
 
