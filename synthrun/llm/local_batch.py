@@ -99,27 +99,43 @@ class _Batch:
         self.rows: list[_Row] = []  # row i lives in slot i of the cache
         self.cache: Any = None  # llama_fast.SlotCache
 
-    def add(self, job: _Job) -> None:
-        """Prefills one prompt alone into the next free slot (its numbers do not depend on the batch)."""
+    def admit(self, jobs: list[_Job]) -> None:
+        """Adds the jobs (see :meth:`add`); if that fails, one by one, so a bad prompt fails alone."""
+        try:
+            self.add(jobs)
+        except Exception as exc:
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(exc)
+                return
+            for job in jobs:
+                try:
+                    self.add([job])
+                except Exception as one:
+                    job.future.set_exception(one)
+
+    def add(self, jobs: list[_Job]) -> None:
+        """Prefills the jobs' prompts into the next free slots, together (see ``FastLlama.prefill_many``:
+        a prompt's numbers depend neither on the other prompts nor on the batch)."""
         engine = self.engine
         fast = engine.fast
         if self.cache is None:
             self.cache = fast.new_cache(max(engine.max_batch, 1))
-        slot = len(self.rows)
-        if slot >= self.cache.slots:
-            grown = fast.new_cache(slot + 1, self.cache.capacity)
+        first = len(self.rows)
+        if first + len(jobs) > self.cache.slots:
+            grown = fast.new_cache(first + len(jobs), self.cache.capacity)
             grown.k[:, : self.cache.slots] = self.cache.k
             grown.v[:, : self.cache.slots] = self.cache.v
             self.cache = grown
         start = time.perf_counter()
-        logits, reused = fast.prefill(self.cache, slot, job.prompt_ids, job.splits)
+        filled = fast.prefill_many(self.cache, [(first + i, job.prompt_ids, job.splits) for i, job in enumerate(jobs)])
         stats = engine.stats
         stats["prefill_seconds"] += time.perf_counter() - start
-        stats["prefill_tokens"] += len(job.prompt_ids) - reused
-        stats["prefix_reused_tokens"] += reused
-        row = _Row(job, self.torch)
-        row.logits = logits.float()[None]
-        self.rows.append(row)
+        for job, (logits, reused) in zip(jobs, filled, strict=True):
+            stats["prefill_tokens"] += len(job.prompt_ids) - reused
+            stats["prefix_reused_tokens"] += reused
+            row = _Row(job, self.torch)
+            row.logits = logits.float()[None]
+            self.rows.append(row)
 
     def step(self) -> None:
         """Picks each row's next tokens, retires finished rows, and runs one forward pass."""

@@ -398,16 +398,16 @@ class LocalEngine:
                 if self._wanted and not batch.rows:
                     self._apply_wanted()
                 try:
+                    ready: list[_Job] = []
                     for job in jobs:
                         if isinstance(job, _Call):
                             job.run()
                         elif job.future.abandoned:
                             job.future.cancel()
                         elif job.future.set_running_or_notify_cancel():
-                            try:
-                                batch.add(job)
-                            except Exception as exc:
-                                job.future.set_exception(exc)
+                            ready.append(job)
+                    if ready:
+                        batch.admit(ready)
                     if batch.rows:
                         batch.step()
                 except Exception as exc:  # a failed forward pass: fail the rows in flight, keep serving

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 from pydantic import BaseModel, Field
@@ -358,6 +359,75 @@ def test_a_passage_shared_past_the_system_prompt_is_prefilled_once(engine):
         computed, none = fast.prefill(cache, 1, second, second_splits, reuse=False)
     assert none == 0 and reused == shared // PREFIX_BLOCK * PREFIX_BLOCK
     assert torch.equal(cached, computed)
+
+
+@slow
+@pytest.mark.parametrize("route", ["packed", "int8"])
+@pytest.mark.parametrize("rows", [512, 64])
+def test_prompts_prefilled_together_get_the_numbers_they_get_alone(engine, route, rows, monkeypatch):
+    """prefill_many runs the prompts' segments through shared matrix products (in passes of up to
+    PREFILL_ROWS rows; 64 forces a shared passage to be copied from a slot filled in an earlier pass):
+    every prompt's logits and keys/values equal a lone prefill without any cache, bit for bit, and
+    a passage shared by several prompts is computed once."""
+    import torch
+
+    from synthrun.llm import llama_fast
+
+    monkeypatch.setattr(llama_fast, "PREFILL_ROWS", rows)
+    passage = " ".join(PASSAGES * 4)
+    prompts = [engine.encode_prompt(qa_messages(f"{passage} Question {q}")) for q in ("one?", "two, longer?", "3?")]
+    prompts += [engine.encode_prompt(qa_messages(PASSAGES[3])), prompts[0]]
+    shared = next(i for i, (a, b) in enumerate(zip(prompts[0][0], prompts[1][0], strict=False)) if a != b)
+    with torch.inference_mode():
+        fast = _fast_path(engine, route, monkeypatch)
+        fast.prefix = llama_fast.PrefixCache()
+        together = fast.new_cache(len(prompts))
+        filled = fast.prefill_many(together, [(i, ids, splits) for i, (ids, splits) in enumerate(prompts)])
+        alone = fast.new_cache(1)
+        for i, (ids, splits) in enumerate(prompts):
+            logits, none = fast.prefill(alone, 0, ids, splits, reuse=False)
+            assert none == 0 and torch.equal(filled[i][0], logits)
+            assert torch.equal(together.k[:, i, :, :len(ids)], alone.k[:, 0, :, :len(ids)])
+            assert torch.equal(together.v[:, i, :, :len(ids)], alone.v[:, 0, :, :len(ids)])
+    block = llama_fast.PREFIX_BLOCK
+    ids, splits = prompts[0]
+    last_cut = max(b for b in [*splits, *range(block, len(ids), block)] if 0 < b < len(ids))
+    # the 2nd and 3rd share the passage's whole blocks, the 4th the system prompt; the repeat computes
+    # only its last segment
+    system = prompts[3][1][0]
+    assert [r for _, r in filled] == [0, shared // block * block, shared // block * block, system, last_cut]
+
+
+@slow
+def test_a_prompt_whose_prefill_fails_fails_alone(engine, monkeypatch):
+    """Requests that arrive together are prefilled together; when that fails they are retried one
+    by one, so only the request that breaks it gets the error."""
+    fast = engine.fast
+    real = fast.prefill_many
+    poison = engine.encode_prompt([{"role": "user", "content": "POISON"}])[0]
+
+    def breaks_on_poison(cache, prompts, reuse=True):
+        if any(ids == poison for _, ids, _ in prompts):
+            raise RuntimeError("prefill failed")
+        return real(cache, prompts, reuse=reuse)
+
+    def recorded(cache, prompts, reuse=True):
+        sizes.append(len(prompts))
+        return breaks_on_poison(cache, prompts, reuse)
+
+    sizes: list[int] = []
+    monkeypatch.setattr(fast, "prefill_many", recorded)
+    gate = threading.Event()
+    busy = threading.Thread(target=engine.call, args=(lambda: gate.wait(30),))
+    busy.start()  # holds the engine's thread while the three requests queue up
+    texts = ["Say hi.", "POISON", "Say bye."]
+    futures = [engine.submit([{"role": "user", "content": t}], max_tokens=3, temperature=0.0, seed=1) for t in texts]
+    gate.set()
+    busy.join()
+    with pytest.raises(RuntimeError, match="prefill failed"):
+        futures[1].result(timeout=120)
+    assert all(f.result(timeout=120).completion_tokens > 0 for f in (futures[0], futures[2]))
+    assert sizes[:4] == [3, 1, 1, 1]
 
 
 def test_prompt_lookup_finds_the_latest_earlier_ngram():
