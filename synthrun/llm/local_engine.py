@@ -287,18 +287,19 @@ class LocalEngine:
         """Token ids of the chat prompt (the model's own chat template, assistant turn opened)."""
         return self.encode_prompt(messages)[0]
 
-    def encode_prompt(self, messages: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
+    def encode_prompt(self, messages: list[dict[str, Any]], suffix: str = "") -> tuple[list[int], list[int]]:
         """``(token ids, message boundaries)``: where each message but the last ends in the ids.
 
         The prefill runs in segments ending at the boundaries, and keeps the keys/values of those
-        prefixes (a system prompt shared by many requests is computed once).
+        prefixes (a system prompt shared by many requests is computed once). ``suffix`` is text that
+        follows the opened assistant turn (the start of the answer).
         """
         if not messages:
             raise ValueError("messages is empty: a chat request needs at least one message")
         clean = [{"role": _role(m), "content": _content_text(m.get("content"))} for m in messages]
         template = self.tokenizer.apply_chat_template
         with self._tokenizer_lock:
-            text = template(clean, add_generation_prompt=True, tokenize=False)
+            text = template(clean, add_generation_prompt=True, tokenize=False) + suffix
             ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
             splits = []
             for i in range(1, len(clean)):

@@ -103,8 +103,12 @@ class LocalProbe:
     Args:
         path: GGUF file (default: the packaged one). The model is the process's
             :class:`~synthrun.llm.local_engine.LocalEngine`'s (loaded on first use), and the passes
-            run on its thread (:meth:`~synthrun.llm.local_engine.LocalEngine.call`).
+            run on its thread (:meth:`~synthrun.llm.local_engine.LocalEngine.call`) through its fast
+            path: probes are prefilled together, and a start they share (system prompt, passage) is
+            computed once (:meth:`~synthrun.llm.llama_fast.FastLlama.prefill_many`).
     """
+
+    group = 8  # probes prefilled together
 
     def __init__(self, path: str | None = None):
         from pathlib import Path
@@ -113,16 +117,17 @@ class LocalProbe:
 
         # The engine's model, and its thread for the passes (see synthrun/llm/openmp.py).
         self.engine = LocalEngine.get(Path(path) if path else None)
-        self.model, self.tokenizer, self._tok_lock = self.engine.model, self.engine.tokenizer, self.engine._tokenizer_lock
+        self.tokenizer, self._tok_lock = self.engine.tokenizer, self.engine._tokenizer_lock
         self.passes = 0
         self.prompt_tokens = 0
         self._answer_ids: dict[tuple[str, tuple[int, int]], dict[int, str]] = {}
 
     def encode(self, probe: Probe) -> list[int]:
+        return self._encode(probe)[0]
+
+    def _encode(self, probe: Probe) -> tuple[list[int], list[int]]:
         msgs = [{"role": m.get("role", "user"), "content": str(m.get("content") or "")} for m in probe.messages]
-        with self._tok_lock:
-            text = self.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-            return list(self.tokenizer(text + probe.prefix, add_special_tokens=False)["input_ids"])
+        return self.engine.encode_prompt(msgs, suffix=probe.prefix)
 
     def answer_tokens(self, kind: str, scale: tuple[int, int]) -> dict[int, str]:
         """Token id -> text of the single-token spellings of the answers (with and without a space)."""
@@ -145,57 +150,25 @@ class LocalProbe:
 
     def _score(self, probes: Sequence[Probe], progress: Any) -> list[float | None]:
         import torch
-        from transformers import DynamicCache
 
-        encoded = [self.encode(p) for p in probes]
-        order = sorted(range(len(probes)), key=lambda i: encoded[i])
-        # runs of neighbours (in sorted order) sharing >= 32 tokens; each run prefills its common prefix once
-        links = [_lcp(encoded[a], encoded[b]) for a, b in zip(order, order[1:], strict=False)]
-        prefix_len = [0] * len(order)
-        start = 0
-        for n in range(1, len(order) + 1):
-            if n == len(order) or links[n - 1] < 32:
-                if n - start > 1:
-                    shared = min(links[start:n - 1]) - 1
-                    for k in range(start, n):
-                        prefix_len[k] = shared
-                start = n
+        encoded = [self._encode(p) for p in probes]
+        order = sorted(range(len(probes)), key=lambda i: encoded[i][0])  # neighbours share their starts
+        fast = self.engine.fast
         out: list[float | None] = [None] * len(probes)
-        cache, cached = None, 0
         with torch.inference_mode():
-            for n, i in enumerate(order):
-                ids = encoded[i]
-                want = prefix_len[n]
-                if want and (cache is None or cached != want or n == 0 or prefix_len[n - 1] != want
-                             or links[n - 1] < want):
-                    cache = DynamicCache()
-                    self.model(input_ids=torch.tensor([ids[:want]]), past_key_values=cache, use_cache=True,
-                               logits_to_keep=1)
-                    cached = want
-                    self.prompt_tokens += want
-                if want:
-                    logits = self.model(input_ids=torch.tensor([ids[want:]]), past_key_values=cache, use_cache=True,
-                                        logits_to_keep=1).logits[0, -1]
-                    cache.crop(want - len(ids))  # drop this prompt's own tokens again
-                    self.prompt_tokens += len(ids) - want
-                else:
-                    logits = self.model(input_ids=torch.tensor([ids]), logits_to_keep=1).logits[0, -1]
-                    self.prompt_tokens += len(ids)
-                self.passes += 1
-                probs = torch.softmax(logits.float(), dim=-1)
-                probe = probes[i]
-                dist: dict[str, float] = {}
-                for tok_id, word in self.answer_tokens(probe.kind, probe.scale).items():
-                    dist[word] = dist.get(word, 0.0) + float(probs[tok_id])
-                out[i] = read_distribution(dist, probe.kind, probe.scale)
-                if progress is not None:
-                    progress()
+            for lo in range(0, len(order), self.group):
+                group = order[lo:lo + self.group]
+                cache = fast.new_cache(len(group), max(len(encoded[i][0]) for i in group))
+                filled = fast.prefill_many(cache, [(slot, *encoded[i]) for slot, i in enumerate(group)])
+                for i, (logits, reused) in zip(group, filled, strict=True):
+                    self.passes += 1
+                    self.prompt_tokens += len(encoded[i][0]) - reused
+                    probs = torch.softmax(logits.float(), dim=-1)
+                    probe = probes[i]
+                    dist: dict[str, float] = {}
+                    for tok_id, word in self.answer_tokens(probe.kind, probe.scale).items():
+                        dist[word] = dist.get(word, 0.0) + float(probs[tok_id])
+                    out[i] = read_distribution(dist, probe.kind, probe.scale)
+                    if progress is not None:
+                        progress()
         return out
-
-
-def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

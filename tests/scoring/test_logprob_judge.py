@@ -62,7 +62,7 @@ def test_embedded_prefill_scores_match_with_and_without_the_shared_prefix_cache(
     for p, got in zip(probes, shared, strict=True):
         ids = probe.encode(p)
         with torch.inference_mode():
-            probs = torch.softmax(probe.model(input_ids=torch.tensor([ids])).logits[0, -1].float(), -1)
+            probs = torch.softmax(probe.engine.model(input_ids=torch.tensor([ids])).logits[0, -1].float(), -1)
         dist: dict[str, float] = {}
         for tok, word in probe.answer_tokens("yes_no", (1, 5)).items():
             dist[word] = dist.get(word, 0.0) + float(probs[tok])
