@@ -156,9 +156,9 @@ class LocalProbe:
         fast = self.engine.fast
         out: list[float | None] = [None] * len(probes)
         with torch.inference_mode():
+            cache = fast.new_cache(min(self.group, len(order)), max((len(ids) for ids, _ in encoded), default=1))
             for lo in range(0, len(order), self.group):
                 group = order[lo:lo + self.group]
-                cache = fast.new_cache(len(group), max(len(encoded[i][0]) for i in group))
                 filled = fast.prefill_many(cache, [(slot, *encoded[i]) for slot, i in enumerate(group)])
                 for i, (logits, reused) in zip(group, filled, strict=True):
                     self.passes += 1
