@@ -8,7 +8,9 @@ Runs, each as a fresh ``synthrun`` process with a warm model cache and a fresh r
 
 and prints completion tokens/s per LLM stage next to the engine's batch-8 free-text figure
 (8 requests x 64 tokens, as in benchmarks/local_model.py) measured in this same run with the same
-provider settings, plus the machine load.
+provider settings, plus the machine load. Recipes send long prompts, so it also measures the engine's
+prefill rate (8 long prompts admitted together) and prints the time the stages' work (prompt tokens
+computed, completion tokens) takes at the engine's own two rates next to the time the stages took.
 
     python benchmarks/recipe_speed.py [provider overrides, e.g. provider.threads=1 provider.quantize=int8]
 """
@@ -47,8 +49,12 @@ def run(args: list[str], out: Path) -> tuple[float, dict, dict[str, str]]:
     return wall, json.loads(runs[-1].read_text()), stats
 
 
-def engine_batch8(overrides: list[str], max_tokens: int = 64) -> float:
-    """Free-text tokens/s of 8 requests decoded together (the figure of benchmarks/local_model.py)."""
+def engine_rates(overrides: list[str], max_tokens: int = 64) -> tuple[float, float]:
+    """``(free-text tokens/s of 8 requests decoded together, prompt tokens/s prefilled)``.
+
+    The first is the figure of benchmarks/local_model.py. The second prefills 8 distinct prompts of
+    ~450 tokens admitted together (one token each), the kind of prompt recipes send.
+    """
     from synthrun.llm.local_engine import LocalEngine
 
     settings = {k.split(".", 1)[1]: v for k, v in (o.split("=", 1) for o in overrides if o.startswith("provider."))}
@@ -59,9 +65,15 @@ def engine_batch8(overrides: list[str], max_tokens: int = 64) -> float:
     start = time.perf_counter()
     results = engine.generate_many([dict(messages=m, max_tokens=max_tokens, temperature=0.7, seed=i)
                                     for i, m in enumerate(msgs)])
-    elapsed = time.perf_counter() - start
+    decode = sum(r.completion_tokens for r in results) / (time.perf_counter() - start)
+    before = dict(engine.stats)
+    long = [[{"role": "user", "content": " ".join(f"Passage {i}, sentence {j}: chunked datasets of HDF5 files "
+                                                   f"number {i * 100 + j}." for j in range(30))}] for i in range(8)]
+    engine.generate_many([dict(messages=m, max_tokens=1, temperature=0.0) for m in long])
+    prefill = (engine.stats["prefill_tokens"] - before["prefill_tokens"]) / (
+        engine.stats["prefill_seconds"] - before["prefill_seconds"])
     engine.close()
-    return sum(r.completion_tokens for r in results) / elapsed
+    return decode, prefill
 
 
 def stage_rows(label: str, metrics: dict, reference: float) -> list[tuple[str, float]]:
@@ -94,8 +106,9 @@ def main() -> None:
         pairs = next((out / "gen").rglob("02_generate/data.jsonl"))
         n_pairs = sum(1 for line in pairs.read_text().splitlines() if line.strip())
         val_wall, val, val_engine = run(["+recipe=validate", f"load.path='{pairs}'", *overrides], out / "val")
-    reference = engine_batch8(overrides)
-    print(f"engine batch 8 (free text, 64 tokens): {reference:6.1f} tok/s")
+    reference, prefill_rate = engine_rates(overrides)
+    print(f"engine batch 8 (free text, 64 tokens): {reference:6.1f} tok/s; prefill of 8 long prompts: "
+          f"{prefill_rate:6.1f} prompt tok/s")
     rates = stage_rows("qa", qa, reference)
     rates += stage_rows("generate", gen, reference)
     print(f"validate {n_pairs} pairs: {val_wall:6.1f} s wall (process), {val['llm_calls']} calls, "
@@ -113,6 +126,12 @@ def main() -> None:
     print(f"  of their {total_s:.1f} s: decode passes {decode:.1f} s ({total_out / decode if decode else 0:.1f} tok/s "
           f"= {total_out / decode / reference if decode else 0:4.2f}x engine batch 8), prefill {prefill:.1f} s "
           f"({computed} prompt tokens computed), the rest {total_s - decode - prefill:.1f} s")
+    # The same work at the engine's own two rates: what the stages would take if they lost nothing
+    # to partly filled batches, to the tail of a stage, to start-up or to their own work.
+    ideal = computed / prefill_rate + total_out / reference
+    print(f"  the same work at the engine's own rates ({computed} prompt tokens at {prefill_rate:.0f} tok/s, "
+          f"{total_out} completion tokens at {reference:.0f} tok/s): {ideal:.1f} s = {ideal / total_s:4.2f} of the "
+          f"stages' {total_s:.1f} s")
     print(f"load after: {os.getloadavg()}")
 
 
