@@ -108,7 +108,8 @@ class LocalProbe:
             computed once (:meth:`~synthrun.llm.llama_fast.FastLlama.prefill_many`).
     """
 
-    group = 8  # probes prefilled together
+    group = 8  # probes prefilled together ...
+    group_tokens = 8192  # ... within this many cache positions (~0.4 GB of keys/values for SmolLM2)
 
     def __init__(self, path: str | None = None):
         from pathlib import Path
@@ -156,9 +157,11 @@ class LocalProbe:
         fast = self.engine.fast
         out: list[float | None] = [None] * len(probes)
         with torch.inference_mode():
-            cache = fast.new_cache(min(self.group, len(order)), max((len(ids) for ids, _ in encoded), default=1))
-            for lo in range(0, len(order), self.group):
-                group = order[lo:lo + self.group]
+            longest = max((len(ids) for ids, _ in encoded), default=1)
+            size = max(1, min(self.group, len(order), self.group_tokens // longest))
+            cache = fast.new_cache(size, longest)
+            for lo in range(0, len(order), size):
+                group = order[lo:lo + size]
                 filled = fast.prefill_many(cache, [(slot, *encoded[i]) for slot, i in enumerate(group)])
                 for i, (logits, reused) in zip(group, filled, strict=True):
                     self.passes += 1

@@ -67,3 +67,19 @@ def test_embedded_prefill_scores_match_with_and_without_the_shared_prefix_cache(
         for tok, word in probe.answer_tokens("yes_no", (1, 5)).items():
             dist[word] = dist.get(word, 0.0) + float(probs[tok])
         assert got == pytest.approx(read_distribution(dist, "yes_no"), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_embedded_scores_do_not_depend_on_how_probes_are_grouped():
+    """Probes are prefilled in groups that fit a token budget (long prompts: smaller groups); a
+    probe's score is the same bit for bit whatever its group."""
+    from synthrun.llm.llama_fast import PrefixCache
+
+    passage = "Chunked datasets are stored in regular blocks; each block is compressed on its own. " * 3
+    probes = [Probe([{"role": "user", "content": f"Passage: {passage}\nQuestion: {q}\nReply yes or no."}])
+              for q in ("Are chunks compressed one by one?", "Is the file one block?", "Are blocks regular?")]
+    probe = LocalProbe()
+    together = probe.score(probes)
+    probe.group_tokens = 1  # one probe per group
+    probe.engine.fast.prefix = PrefixCache()  # and nothing reused from the first call
+    assert probe.score(probes) == together
