@@ -141,6 +141,7 @@ class FastLlama:
                            for layer in self.layers]
             self.lm_head = wrap(self.lm_head, torch)
         inv_freq, scale = rope_frequencies(config, torch)
+        inv_freq = inv_freq.to(self.dtype).float()  # rounded like the buffer of a transformers model cast to dtype
         positions = torch.arange(int(config.get("max_position_embeddings") or 8192), dtype=torch.float32)
         freqs = positions[:, None] * inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)

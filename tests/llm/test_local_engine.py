@@ -518,3 +518,29 @@ def test_model_loads_and_calls_run_on_the_engine_thread(engine):
         engine.call(lambda: 1 / 0)
     # the engine still serves after a failing call
     assert engine.generate(qa_messages("HDF5 chunks"), max_tokens=4, temperature=0.0).completion_tokens >= 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_rope_tables_equal_those_of_a_transformers_model_in_the_same_dtype(dtype):
+    """FastLlama's cos/sin tables are the ones transformers' rotary embedding gives once the model is
+    cast to the compute dtype (its inverse frequencies are rounded with it), on a tiny random model."""
+    import torch
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    from synthrun.llm.llama_fast import FastLlama
+
+    config = {"num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_size": 64,
+              "head_dim": 16, "intermediate_size": 32, "vocab_size": 32, "rms_norm_eps": 1e-5,
+              "max_position_embeddings": 64, "rope_parameters": {"rope_theta": 10000.0, "rope_type": "default"}}
+    shapes = {"model.embed_tokens.weight": (32, 64), "model.norm.weight": (64,),
+              "model.layers.0.input_layernorm.weight": (64,), "model.layers.0.post_attention_layernorm.weight": (64,),
+              "model.layers.0.self_attn.q_proj.weight": (64, 64), "model.layers.0.self_attn.k_proj.weight": (32, 64),
+              "model.layers.0.self_attn.v_proj.weight": (32, 64), "model.layers.0.self_attn.o_proj.weight": (64, 64),
+              "model.layers.0.mlp.gate_proj.weight": (32, 64), "model.layers.0.mlp.up_proj.weight": (32, 64),
+              "model.layers.0.mlp.down_proj.weight": (64, 32)}
+    to = getattr(torch, dtype)
+    fast = FastLlama({k: torch.randn(v).to(to) for k, v in shapes.items()}, config, torch)
+    rotary = LlamaRotaryEmbedding(LlamaConfig(**config)).to(to)
+    cos, sin = rotary(torch.zeros(1, dtype=to), torch.arange(64)[None])
+    assert torch.equal(fast.cos, cos[0]) and torch.equal(fast.sin, sin[0])
