@@ -149,11 +149,6 @@ class FastLlama:
         self.sin = (emb.sin() * scale).to(self.dtype)
         self.prefix = PrefixCache()
 
-    @classmethod
-    def from_model(cls, model: Any, torch: Any, quantize: str | None = None) -> FastLlama:
-        """The fast path of a loaded transformers ``LlamaForCausalLM`` (its weights, fused into copies)."""
-        return cls(dict(model.state_dict()), model.config.to_dict(), torch, quantize=quantize)
-
     def _fuse(self, state: dict[str, Any], prefix: str) -> tuple[Any, ...]:
         """One layer's weights, with q/k/v and gate/up fused into one matrix each."""
         torch = self.torch
@@ -288,12 +283,14 @@ class FastLlama:
             if passes[-1] and sum(len(s.tokens) for s in passes[-1]) + len(seg.tokens) > PREFILL_ROWS:
                 passes.append([])
             passes[-1].append(seg)
+        started: set[int] = set()
         for segs in passes:
             # a prompt's copies from other slots happen in the pass that computes its first segment
-            firsts = {s.index for s in segs} - {s.index for p in passes[:passes.index(segs)] for s in p}
+            firsts = {s.index for s in segs} - started
+            started |= firsts
             copies = [c for i in sorted(firsts) for c in borrows.get(i, [])]
-            logits.update(self._prefill_pass(cache, segs, copies, {s.index: s for s in segs
-                                                                  if s.start + len(s.tokens) == len(prompts[s.index][1])}))
+            finals = {s.index for s in segs if s.start + len(s.tokens) == len(prompts[s.index][1])}
+            logits.update(self._prefill_pass(cache, segs, copies, finals))
             for seg in segs:
                 if seg.key is not None:
                     end = seg.start + len(seg.tokens)
@@ -302,8 +299,9 @@ class FastLlama:
         return [(logits[i], saved[i]) for i in range(len(prompts))]
 
     def _prefill_pass(self, cache: SlotCache, segs: list[_Segment], copies: list[tuple[int, int, int, int]],
-                      finals: dict[int, _Segment]) -> dict[int, Any]:
-        """Runs the segments' rows through every layer; returns the next-token logits of ``finals``."""
+                      finals: set[int]) -> dict[int, Any]:
+        """Runs the segments' rows through every layer; returns the next-token logits of the prompts
+        (by index) whose last segment is among them, ``finals``."""
         torch = self.torch
         F = torch.nn.functional
         hk, d, heads = self.kv_heads, self.head_dim, self.heads
