@@ -151,8 +151,8 @@ class LocalEngine:
         return self._model
 
     def _build_model(self) -> Any:
-        if self.weights.folder is None:  # not cached: de-quantize the GGUF again
-            return load_model(self.gguf_path, use_cache=False, dtype=self.load_info["dtype"])[0]
+        """From the cache folder the weights came from (without a cache, ``weights.model`` is set)."""
+        assert self.weights.folder is not None
         with _quiet_transformers():
             model = _load_from_cache(self.weights.folder)[0].eval()
         return model.to(getattr(self._torch, self.load_info["dtype"]))
