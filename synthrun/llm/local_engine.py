@@ -89,7 +89,6 @@ class LocalEngine:
         # The worker thread loads the model and runs every forward pass: the caller's thread runs no
         # multi-threaded torch work for the engine (see _run on why that matters).
         self._loaded = threading.Event()
-        self._model: Any = None
         self._model_lock = threading.Lock()
         self._load_error: BaseException | None = None
         self._worker = threading.Thread(target=self._run, args=(use_cache,), name="synthrun-local-llm", daemon=True)
@@ -144,11 +143,11 @@ class LocalEngine:
     @property
     def model(self) -> Any:
         """The transformers model of the engine's weights (built on first use, on the engine's thread)."""
-        if self._model is None:
+        if self.weights.model is None:
             with self._model_lock:
-                if self._model is None:
-                    self._model = self.weights.model if self.weights.model is not None else self.call(self._build_model)
-        return self._model
+                if self.weights.model is None:
+                    self.weights.model = self.call(self._build_model)
+        return self.weights.model
 
     def _build_model(self) -> Any:
         """From the cache folder the weights came from (without a cache, ``weights.model`` is set)."""

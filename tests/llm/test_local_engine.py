@@ -222,23 +222,6 @@ def test_the_engine_starts_without_building_a_transformers_model(engine):
     assert torch.allclose(logits, reference, atol=1e-3)
 
 
-def test_default_rope_frequencies_are_the_ones_transformers_computes():
-    import torch
-    from transformers import LlamaConfig
-    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
-
-    from synthrun.llm.llama_fast import rope_frequencies
-
-    config = {"hidden_size": 576, "num_attention_heads": 9, "head_dim": 64, "max_position_embeddings": 8192,
-              "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}}
-    for params in (config["rope_parameters"], {"rope_theta": 10000.0, "rope_type": "linear", "factor": 2.0}):
-        cfg = {**config, "rope_parameters": params}
-        inv_freq, scale = rope_frequencies(cfg, torch)
-        hf = LlamaRotaryEmbedding(LlamaConfig(**cfg))
-        assert torch.equal(inv_freq, hf.inv_freq) and scale == hf.attention_scaling
-
-
-@slow
 def test_frequency_penalty_curbs_repetition(engine):
     msgs = [{"role": "user", "content": "Repeat the word hello ten times: hello hello hello hello hello"}]
     plain = engine.generate(msgs, max_tokens=20, temperature=0)
@@ -521,9 +504,12 @@ def test_model_loads_and_calls_run_on_the_engine_thread(engine):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_rope_tables_equal_those_of_a_transformers_model_in_the_same_dtype(dtype):
+@pytest.mark.parametrize("rope", [{"rope_theta": 10000.0, "rope_type": "default"},
+                                  {"rope_theta": 10000.0, "rope_type": "linear", "factor": 2.0}])
+def test_rope_tables_equal_those_of_a_transformers_model_in_the_same_dtype(dtype, rope):
     """FastLlama's cos/sin tables are the ones transformers' rotary embedding gives once the model is
-    cast to the compute dtype (its inverse frequencies are rounded with it), on a tiny random model."""
+    cast to the compute dtype (its inverse frequencies are rounded with it), on a tiny random model;
+    the default rope is computed by FastLlama itself, others through transformers' functions."""
     import torch
     from transformers import LlamaConfig
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
@@ -532,7 +518,7 @@ def test_rope_tables_equal_those_of_a_transformers_model_in_the_same_dtype(dtype
 
     config = {"num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_size": 64,
               "head_dim": 16, "intermediate_size": 32, "vocab_size": 32, "rms_norm_eps": 1e-5,
-              "max_position_embeddings": 64, "rope_parameters": {"rope_theta": 10000.0, "rope_type": "default"}}
+              "max_position_embeddings": 64, "rope_parameters": rope}
     shapes = {"model.embed_tokens.weight": (32, 64), "model.norm.weight": (64,),
               "model.layers.0.input_layernorm.weight": (64,), "model.layers.0.post_attention_layernorm.weight": (64,),
               "model.layers.0.self_attn.q_proj.weight": (64, 64), "model.layers.0.self_attn.k_proj.weight": (32, 64),
