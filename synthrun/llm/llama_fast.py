@@ -192,9 +192,14 @@ class FastLlama:
         """Feeds ``feeds[r]`` (one or more tokens) to the row in slot ``r`` at positions ``positions[r]..``.
 
         Returns the logits after every fed token, rows concatenated: ``[sum(len(f) for f in feeds), V]``.
-        Projections run on all fed tokens at once; attention runs per fed token over exactly the keys
-        up to it (no mask, no padding), the same call a lone one-token step makes, so a token's numbers
-        do not depend on its batch-mates, on their lengths, or on how many tokens its row fed at once.
+        Projections run on all fed tokens at once (a row's result does not depend on the other rows).
+        Attention runs once per row over exactly that row's keys: a row feeding one token makes the
+        call a lone one-token step makes; a row feeding several folds them into the query axis, each
+        masked past its own position (one call instead of one per token: ~3x less attention time at
+        four tokens). So a token's numbers never depend on its batch-mates or their lengths; with
+        several tokens fed they equal the one-token steps' up to rounding (~1e-6), and since a row's
+        guessed and forced tokens depend only on its own tokens, a seeded answer is the same in any
+        batch.
         """
         torch = self.torch
         F = torch.nn.functional
@@ -205,8 +210,15 @@ class FastLlama:
         pos = torch.tensor(flat_pos, dtype=torch.long)
         slots = torch.tensor([r for r, n in enumerate(lens) for _ in range(n)], dtype=torch.long)
         total = len(flat_pos)
-        # (row, its keys up to this token): one attention call per fed token, over exactly its own keys
-        spans = [(r, p + j + 1) for r, (p, n) in enumerate(zip(positions, lens, strict=True)) for j in range(n)]
+        # per row: (first fed row, tokens fed, keys up to its last token, mask of its later keys or None)
+        spans, row = [], 0
+        for r, (p, n) in enumerate(zip(positions, lens, strict=True)):
+            mask = None
+            if n > 1:  # query j*g+h (fed token j, head h of the group) sees the keys up to position p+j
+                seen = torch.arange(p + n)[None, :] <= torch.arange(p, p + n).repeat_interleave(g)[:, None]
+                mask = torch.zeros(seen.shape, dtype=self.dtype).masked_fill_(~seen, float("-inf"))
+            spans.append((row, n, p + n, mask))
+            row += n
         cos = self.cos[pos][:, None, None, :]
         sin = self.sin[pos][:, None, None, :]
         x = self.embed[torch.tensor([t for f in feeds for t in f], dtype=torch.long)]
@@ -219,8 +231,9 @@ class FastLlama:
             keys[slots, :, pos] = k[:, :, 0]
             values[slots, :, pos] = qkv[:, nq + nk:].view(total, hk, d)
             # 4-D inputs take torch's fused CPU kernel (3-D ones took the unfused path: ~2x the time)
-            outs = [F.scaled_dot_product_attention(q[j][None], keys[None, r, :, :t], values[None, r, :, :t])
-                    .reshape(1, nq) for j, (r, t) in enumerate(spans)]
+            outs = [F.scaled_dot_product_attention(q[j][None] if n == 1 else q[j:j + n].transpose(0, 1).reshape(
+                1, hk, n * g, d), keys[None, r, :, :t], values[None, r, :, :t], attn_mask=mask)
+                    .view(hk, n, g, d).transpose(0, 1).reshape(n, nq) for r, (j, n, t, mask) in enumerate(spans)]
             x = self._mlp(x + self._lin(outs[0] if len(outs) == 1 else torch.cat(outs), o_w), layer)
         return self._lin(self._norm(x, self.final_norm), self.lm_head)
 

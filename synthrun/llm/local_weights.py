@@ -197,6 +197,9 @@ def _load_float32_quietly(gguf: Path, use_cache: bool) -> tuple[Any, Any, dict[s
     start = time.perf_counter()
     target = model_cache_root() / file_digest(gguf) if use_cache else None
     if target is not None and (target / _CACHE_MARKER).is_file():
+        import torch  # noqa: F401  imported here, outside the try: a broken install must not look like
+        import transformers  # noqa: F401  a corrupt cache (which is deleted and rebuilt)
+
         try:
             model, tokenizer = _load_from_cache(target)
             model.eval()
@@ -241,6 +244,9 @@ def load_weights(gguf: Path, use_cache: bool = True, dtype: str | None = None) -
     wanted = dtype or compute_dtype_name()
     target = model_cache_root() / file_digest(gguf) if use_cache else None
     if target is not None and (target / _CACHE_MARKER).is_file():
+        import safetensors.torch  # noqa: F401  outside the try: an import error is not an unreadable cache
+        import transformers  # noqa: F401
+
         try:
             weights = _weights_from_cache(target)
         except Exception as exc:  # unreadable: load_model below rebuilds it
