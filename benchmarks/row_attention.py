@@ -35,6 +35,43 @@ def median_ms(fn, reps: int = 12) -> float:
     return sum(middle) / len(middle) * 1e3
 
 
+def case(fast, torch, ctx: int, n: int, rng: random.Random) -> tuple[float, float, float]:
+    """``(attention per token ms, attention per row ms, whole pass ms)`` for 8 rows feeding ``n`` each."""
+    F = torch.nn.functional
+    hk, g, d, layers = fast.kv_heads, fast.group, fast.head_dim, fast.layers_n
+    cache = fast.new_cache(8, 1024)
+    cache.ensure(ctx + 8 * 8)
+    cache.k.normal_()
+    cache.v.normal_()
+    feeds = [[rng.randrange(1000, 5000) for _ in range(n)] for _ in range(8)]
+    positions = [ctx + 7 * r for r in range(8)]
+    q = torch.randn(8, n, hk, g, d)
+    k, v = cache.k[0], cache.v[0]
+    masks = []
+    for p in positions:
+        seen = torch.arange(p + n)[None, :] <= torch.arange(p, p + n).repeat_interleave(g)[:, None]
+        masks.append(torch.zeros(seen.shape).masked_fill_(~seen, float("-inf")) if n > 1 else None)
+
+    def per_token() -> None:
+        for _ in range(layers):
+            for r, p in enumerate(positions):
+                for j in range(n):
+                    F.scaled_dot_product_attention(q[r, j][None], k[None, r, :, :p + j + 1], v[None, r, :, :p + j + 1])
+
+    def per_row() -> None:
+        for _ in range(layers):
+            for r, p in enumerate(positions):
+                F.scaled_dot_product_attention(q[r].transpose(0, 1).reshape(1, hk, n * g, d), k[None, r, :, :p + n],
+                                               v[None, r, :, :p + n], attn_mask=masks[r])
+
+    def one_pass() -> None:
+        fast.decode_multi(cache, feeds, positions)
+
+    for fn in (per_token, per_row, one_pass):
+        fn()  # warm-up
+    return median_ms(per_token), median_ms(per_row), median_ms(one_pass)
+
+
 def main() -> None:
     import torch
 
@@ -42,48 +79,14 @@ def main() -> None:
     from synthrun.llm.local_engine import default_gguf_path
     from synthrun.llm.local_weights import load_weights
 
-    F = torch.nn.functional
     weights = load_weights(default_gguf_path())
     fast = FastLlama(weights.state, weights.config, torch)
-    hk, g, d, layers = fast.kv_heads, fast.group, fast.head_dim, fast.layers_n
     print(f"load before: {os.getloadavg()} on {os.cpu_count()} cores")
     rng = random.Random(0)
     with torch.inference_mode():
         for ctx in (100, 600):
             for n in (1, 2, 4):
-                cache = fast.new_cache(8, 1024)
-                cache.ensure(ctx + 8 * 8)
-                cache.k.normal_()
-                cache.v.normal_()
-                feeds = [[rng.randrange(1000, 5000) for _ in range(n)] for _ in range(8)]
-                positions = [ctx + 7 * r for r in range(8)]
-                q = torch.randn(8, n, hk, g, d)
-                k, v = cache.k[0], cache.v[0]
-                masks = []
-                for p in positions:
-                    seen = torch.arange(p + n)[None, :] <= torch.arange(p, p + n).repeat_interleave(g)[:, None]
-                    masks.append(torch.zeros(seen.shape).masked_fill_(~seen, float("-inf")) if n > 1 else None)
-
-                def per_token() -> None:
-                    for _ in range(layers):
-                        for r, p in enumerate(positions):
-                            for j in range(n):
-                                F.scaled_dot_product_attention(q[r, j][None], k[None, r, :, :p + j + 1],
-                                                               v[None, r, :, :p + j + 1])
-
-                def per_row() -> None:
-                    for _ in range(layers):
-                        for r, p in enumerate(positions):
-                            F.scaled_dot_product_attention(q[r].transpose(0, 1).reshape(1, hk, n * g, d),
-                                                           k[None, r, :, :p + n], v[None, r, :, :p + n],
-                                                           attn_mask=masks[r])
-
-                def one_pass() -> None:
-                    fast.decode_multi(cache, feeds, positions)
-
-                for fn in (per_token, per_row, one_pass):
-                    fn()  # warm-up
-                token_ms, row_ms, pass_ms = median_ms(per_token), median_ms(per_row), median_ms(one_pass)
+                token_ms, row_ms, pass_ms = case(fast, torch, ctx, n, rng)
                 before = pass_ms - row_ms + token_ms
                 print(f"ctx {ctx:4d}, 8 rows x {n} fed: attention per token {token_ms:6.1f} ms, per row {row_ms:6.1f} ms "
                       f"({row_ms / token_ms:4.2f}x); pass {pass_ms:6.1f} ms, with per-token attention ~{before:6.1f} ms "

@@ -212,7 +212,7 @@ class FastLlama:
         total = len(flat_pos)
         # per row: (first fed row, tokens fed, keys up to its last token, mask of its later keys or None)
         spans, row = [], 0
-        for r, (p, n) in enumerate(zip(positions, lens, strict=True)):
+        for p, n in zip(positions, lens, strict=True):
             mask = None
             if n > 1:  # query j*g+h (fed token j, head h of the group) sees the keys up to position p+j
                 seen = torch.arange(p + n)[None, :] <= torch.arange(p, p + n).repeat_interleave(g)[:, None]
