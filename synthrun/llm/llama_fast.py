@@ -202,7 +202,6 @@ class FastLlama:
         batch.
         """
         torch = self.torch
-        F = torch.nn.functional
         hk, g, d = self.kv_heads, self.group, self.head_dim
         lens = [len(f) for f in feeds]
         flat_pos = [p + j for p, n in zip(positions, lens, strict=True) for j in range(n)]
@@ -230,12 +229,23 @@ class FastLlama:
             keys, values = cache.k[i], cache.v[i]
             keys[slots, :, pos] = k[:, :, 0]
             values[slots, :, pos] = qkv[:, nq + nk:].view(total, hk, d)
-            # 4-D inputs take torch's fused CPU kernel (3-D ones took the unfused path: ~2x the time)
-            outs = [F.scaled_dot_product_attention(q[j][None] if n == 1 else q[j:j + n].transpose(0, 1).reshape(
-                1, hk, n * g, d), keys[None, r, :, :t], values[None, r, :, :t], attn_mask=mask)
-                    .view(hk, n, g, d).transpose(0, 1).reshape(n, nq) for r, (j, n, t, mask) in enumerate(spans)]
-            x = self._mlp(x + self._lin(outs[0] if len(outs) == 1 else torch.cat(outs), o_w), layer)
+            x = self._mlp(x + self._lin(self._attend(q, keys, values, spans), o_w), layer)
         return self._lin(self._norm(x, self.final_norm), self.lm_head)
+
+    def _attend(self, q: Any, keys: Any, values: Any, spans: list[tuple[int, int, int, Any]]) -> Any:
+        """One attention call per row: ``q`` is ``[fed tokens, kv heads, group, head dim]``, row ``r``'s
+        keys/values are in slot ``r``; ``spans[r]`` as built in :meth:`decode_multi`. Returns ``[fed tokens, heads * head dim]``."""
+        F = self.torch.nn.functional
+        hk, g, d = self.kv_heads, self.group, self.head_dim
+        outs = []
+        for slot, (first, n, end, mask) in enumerate(spans):
+            # a lone token's query heads form the query axis; several tokens' are laid out token by token
+            rows = q[first][None] if n == 1 else q[first:first + n].transpose(0, 1).reshape(1, hk, n * g, d)
+            # 4-D inputs take torch's fused CPU kernel (3-D ones took the unfused path: ~2x the time)
+            out = F.scaled_dot_product_attention(rows, keys[None, slot, :, :end], values[None, slot, :, :end],
+                                                 attn_mask=mask)
+            outs.append(out.view(hk, n, g, d).transpose(0, 1).reshape(n, hk * g * d))
+        return outs[0] if len(outs) == 1 else self.torch.cat(outs)
 
     # ------------------------------------------------------------------ prefill
 
