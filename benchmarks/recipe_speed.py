@@ -10,7 +10,9 @@ and prints completion tokens/s per LLM stage next to the engine's batch-8 free-t
 (8 requests x 64 tokens, as in benchmarks/local_model.py) measured in this same run with the same
 provider settings, plus the machine load. Recipes send long prompts, so it also measures the engine's
 prefill rate (8 long prompts admitted together) and prints the time the stages' work (prompt tokens
-computed, completion tokens) takes at the engine's own two rates next to the time the stages took.
+computed, completion tokens) takes at the engine's own two rates next to the time the stages took,
+and the ceiling of the recipe-level figure: the stages spending nothing but their prefill and decode
+passes (then with the model loads, ``load_seconds`` of the engine's counters, on top).
 
     python benchmarks/recipe_speed.py [provider overrides, e.g. provider.threads=1 provider.quantize=int8]
 """
@@ -132,6 +134,15 @@ def main() -> None:
     print(f"  the same work at the engine's own rates ({computed} prompt tokens at {prefill_rate:.0f} tok/s, "
           f"{total_out} completion tokens at {reference:.0f} tok/s): {ideal:.1f} s = {ideal / total_s:4.2f} of the "
           f"stages' {total_s:.1f} s")
+    # The most the recipe-level figure can reach with this much prompt to compute: nothing but the
+    # prefill (at the engine's rate) and the decode passes (at the rate they ran) in the stages' time,
+    # then with the model load each process pays inside its first LLM stage as well.
+    load = sum(float(e.get("load_seconds", 0)) for e in (qa_engine, val_engine))
+    if decode and prefill_rate:
+        bare = computed / prefill_rate + decode
+        print(f"  ceiling with no other time: {total_out / bare / reference:4.2f}x engine batch 8 (prefill at "
+              f"{prefill_rate:.0f} tok/s + the decode passes' {decode:.1f} s); with the model loads ({load:.1f} s): "
+              f"{total_out / (bare + load) / reference:4.2f}x")
     print(f"load after: {os.getloadavg()}")
 
 

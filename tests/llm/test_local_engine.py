@@ -221,14 +221,16 @@ def test_an_import_error_is_not_taken_for_an_unreadable_cache(engine, tmp_path, 
 @slow
 def test_the_engine_starts_without_building_a_transformers_model(engine):
     """The engine reads the cached tensors itself (transformers' model imports cost ~3 s); its
-    ``model``, built on first use, computes what the fast path computes."""
+    ``model``, built on first use, computes what the fast path computes. Its counters say how long
+    the load took."""
     import torch
 
     code = ("import sys; from synthrun.llm.local_engine import LocalEngine; e = LocalEngine.get(); "
-            "e.generate([{'role': 'user', 'content': 'Hi'}], max_tokens=2); "
+            "e.generate([{'role': 'user', 'content': 'Hi'}], max_tokens=2); print(e.stats['load_seconds']); "
             "print(sorted(m for m in sys.modules if m.startswith('transformers.models.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+    assert 0.0 < float(out.strip().splitlines()[-2]) < 300
     ids, _ = engine.encode_prompt(qa_messages(PASSAGES[1]))
     with torch.inference_mode():
         fast = engine.fast
